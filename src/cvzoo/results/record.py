@@ -1,0 +1,94 @@
+"""The run record ``result.json``: one per run, written atomically, the unit every later stage reads.
+
+Schema (version 1) -- documented in the README, keep both in sync:
+
+- ``schema_version`` (int), ``status`` (``ok`` | ``failed`` | ``diverged`` | ``running``),
+  ``error`` (str | null), ``run_dir``, ``started_at`` / ``finished_at`` (ISO 8601),
+- ``config`` (the resolved Hydra config), ``config_hash`` (hash of ``config`` minus paths),
+- ``task``, ``backbone``, ``head``, ``dataset``, ``fraction``, ``seed``, ``epochs``,
+  ``augmentation``, ``optimizer``, ``scheduler``,
+- ``monitor`` / ``monitor_mode`` (the optimized metric), ``best_val``, ``final_val``, ``test``
+  (dicts ``metric name -> float``, names such as ``val/acc`` / ``test/mIoU``), ``history``
+  (one dict per epoch with ``epoch``, ``train/loss`` and the val metrics),
+- ``per_class`` (``{"names": [...], "test/iou": [...]}`` for segmentation, test recall for classification),
+- ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``, ``train_images``,
+- ``device``, ``versions`` (python, torch, timm, lightning, ...), ``checkpoint`` / ``last_checkpoint``,
+- ``pretrained_requested`` (``auto`` | ``true`` | ``false``) and ``pretrained_loaded`` (bool).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+RECORD_NAME = "result.json"
+# Config keys that say where things go, not what is computed: excluded from the config hash.
+_PATH_KEYS = ("paths", "hydra", "logger", "ckpt_path", "resume")
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn floats that JSON cannot hold (nan, inf) into null, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_record(run_dir: str | os.PathLike, record: Mapping[str, Any]) -> Path:
+    """Write ``record`` as ``run_dir/result.json`` atomically (temp file + rename)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    body = {"schema_version": SCHEMA_VERSION, **record}
+    text = json.dumps(_jsonable(body), indent=2, sort_keys=False, default=str)
+    fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".json", dir=run_dir)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    target = run_dir / RECORD_NAME
+    os.replace(tmp, target)
+    return target
+
+
+def load_record(path: str | os.PathLike) -> dict[str, Any]:
+    """Read one ``result.json`` (a file or the run directory holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    with path.open() as handle:
+        record = json.load(handle)
+    record.setdefault("run_dir", str(path.parent))
+    return record
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Hash of a resolved config without its path-like keys: equal hashes mean the same cell."""
+    kept = {k: v for k, v in config.items() if k not in _PATH_KEYS}
+    text = json.dumps(_jsonable(kept), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def get_value(record: Mapping[str, Any], key: str) -> Any:
+    """Look up ``key`` in a record: a top-level field, a metric (``val/acc``) or a dotted config key."""
+    if key in record:
+        return record[key]
+    for section in ("test", "best_val", "final_val"):
+        metrics = record.get(section) or {}
+        if key in metrics:
+            return metrics[key]
+    node: Any = record.get("config", {})
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
