@@ -23,12 +23,10 @@ def parse_budget(text: str) -> float | int:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"budget {text!r} is not a number; use a fraction like 0.3 or runs like 25"
-            ) from None
+            value = 0
     if value <= 0 or (isinstance(value, float) and value > 1 and not value.is_integer()):
-        raise argparse.ArgumentTypeError(
-            f"budget {text!r} is invalid; use a fraction in (0, 1] or an integer >= 1"
+        raise ConfigError(
+            f"--budget {text!r} is invalid; use fractions in (0, 1] like 0.3 or run counts like 25"
         )
     return value
 
@@ -43,9 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("full", metavar="FULL.csv", help="quality matrix (first column = row label)")
     p.add_argument(
         "--budget",
-        type=parse_budget,
         nargs="+",
-        default=[0.1, 0.2, 0.3],
+        default=["0.1", "0.2", "0.3"],
         help="fractions of the trainable cells (0.3) or numbers of runs (25)",
     )
     p.add_argument("--seeds", type=int, default=20, help="replays per budget (default 20)")
@@ -97,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds {args.seeds} must be >= 1")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
+    budgets = [parse_budget(text) for text in args.budget]
     matrix = read_table(args.full)
     features = None
     if args.exclude_cols:
@@ -111,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
     )
     err = Console(stderr=True)
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("replaying", total=len(args.budget) * args.seeds)
+        task = bar.add_task("replaying", total=len(budgets) * args.seeds)
         result = simulate(
-            matrix.values, args.budget, args.seeds, lower_is_better=args.lower_is_better,
+            matrix.values, budgets, args.seeds, lower_is_better=args.lower_is_better,
             batch_size=args.batch_size, max_refits=args.max_refits or None,
             row_features=features, method=args.method, acquisition=args.acquisition,
             on_step=lambda: bar.advance(task),

@@ -1,0 +1,106 @@
+"""The one LightningModule: any backbone x head x task, configured from the resolved config."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from cvzoo.augment import build_augmentation
+from cvzoo.errors import DivergedError
+from cvzoo.models import build_model
+from cvzoo.optim import build_optimizer, build_scheduler
+from cvzoo.tasks import TASKS, per_class_metric
+
+
+class CvzooModule(L.LightningModule):
+    """Train, validate and test a ``CvzooModel`` with the task's loss and metrics."""
+
+    def __init__(self, cfg: Mapping[str, Any], class_names: list[str], ignore_index: int = 255) -> None:
+        super().__init__()
+        self.save_hyperparameters({"cfg": dict(cfg), "class_names": list(class_names), "ignore_index": ignore_index})
+        self.cfg = cfg
+        data = cfg["dataset"]
+        self.task = TASKS[str(data["task"])]
+        self.ignore_index = ignore_index
+        num_classes = len(class_names)
+        self.model, self.model_info = build_model(cfg["backbone"], cfg["head"], num_classes, data["mean"], data["std"])
+        self.criterion = self.task.loss(ignore_index, float(cfg.get("label_smoothing", 0.0)))
+        self.augment = build_augmentation(cfg.get("augmentation"), self.task.name, ignore_index)
+        self.metrics = torch.nn.ModuleDict(
+            {stage: self.task.metrics(num_classes, ignore_index).clone(prefix=f"{stage}/") for stage in ("val", "test")}
+        )
+        self.per_class_name, self.per_class = per_class_metric(self.task.name, num_classes, ignore_index)
+        self.channels_last = bool(cfg.get("trainer", {}).get("channels_last", False))
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Logits for float images in [0, 1]."""
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.model(images)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Scale uint8 images to [0, 1] on the device and augment training batches there."""
+        images, targets = batch
+        images = images.float().div_(255.0)
+        if self.augment is not None and self.trainer is not None and self.trainer.training:
+            masks = targets if targets.ndim == 3 else None
+            images, masks = self.augment(images, masks)
+            targets = masks if masks is not None else targets
+        return images, targets
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """One optimization step; a non-finite loss stops the run as diverged."""
+        images, targets = batch
+        loss = self.criterion(self(images), targets)
+        if not torch.isfinite(loss):
+            raise DivergedError(f"loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(images))
+        return loss
+
+    def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        """Loss and metric updates shared by validation and test."""
+        images, targets = batch
+        logits = self(images)
+        self.log(f"{stage}/loss", self.criterion(logits, targets), on_epoch=True, prog_bar=stage == "val",
+                 batch_size=len(images), sync_dist=True)
+        preds = logits.argmax(1)
+        self.metrics[stage].update(preds, targets)
+        if stage == "test":
+            self.per_class.update(preds, targets)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Accumulate validation metrics."""
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Accumulate test metrics."""
+        self._eval_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        """Log and reset validation metrics."""
+        self.log_dict(self.metrics["val"].compute(), prog_bar=True, sync_dist=True)
+        self.metrics["val"].reset()
+
+    def on_test_epoch_end(self) -> None:
+        """Log test metrics and keep the per-class values for the run record."""
+        self.log_dict(self.metrics["test"].compute(), sync_dist=True)
+        self.metrics["test"].reset()
+        values = self.per_class.compute().detach().cpu().tolist()
+        self.per_class_values = [v if math.isfinite(v) else None for v in values]
+        self.per_class.reset()
+
+    def configure_optimizers(self) -> Any:
+        """Optimizer and scheduler from their config groups."""
+        optimizer = build_optimizer(self.cfg["optimizer"], self.model)
+        total = int(self.trainer.estimated_stepping_batches) if self.trainer is not None else 1
+        scheduler = build_scheduler(self.cfg["scheduler"], optimizer, total, str(self.cfg["monitor"]))
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

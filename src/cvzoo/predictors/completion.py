@@ -1,0 +1,169 @@
+"""Fill every cell of a quality matrix: bias model, ALS or boosting, chosen by cross-validation."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cvzoo.errors import ConfigError
+from cvzoo.predictors.als import fit_als
+from cvzoo.predictors.bias import BiasModel, Cells, fit_bias
+from cvzoo.predictors.progress import fit_progress
+from cvzoo.predictors.selection import (
+    MIN_CELLS_FOR_CV,
+    Candidate,
+    Search,
+    make_folds,
+    n_folds,
+    rank_grid,
+    search_als,
+    search_bias,
+)
+from cvzoo.predictors.uncertainty import ColumnScaler, cell_std
+
+METHODS = ("auto", "bias", "als", "boost")
+
+
+@dataclass
+class Completion:
+    """A filled matrix with per-cell uncertainty and what the chosen model learned."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    method: str
+    cv_rmse: float
+    row_embeddings: np.ndarray | None = None
+    col_embeddings: np.ndarray | None = None
+    loss_curve: list[float] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+
+
+def _load_boost():
+    """Return ``complete_boost`` from the boosting module, or raise ConfigError if missing."""
+    try:
+        module = importlib.import_module("cvzoo.predictors.boosting")
+        return module.complete_boost
+    except (ImportError, AttributeError):
+        raise ConfigError(
+            "method 'boost' is unavailable (cvzoo.predictors.boosting.complete_boost not found); "
+            "use --method bias, als or auto"
+        ) from None
+
+
+def _check_inputs(observed: np.ndarray, method: str) -> np.ndarray:
+    """Validate the method name and return ``observed`` as a 2-D float array."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown completion method {method!r}; choose one of {', '.join(METHODS)}")
+    observed = np.asarray(observed, dtype=float)
+    if observed.ndim != 2 or observed.size == 0:
+        raise ConfigError(f"observed must be a non-empty 2-D matrix, got shape {observed.shape}")
+    if not np.isfinite(observed).any():
+        raise ConfigError("observed has no finite cell; observe at least one value")
+    if np.isinf(observed).any():
+        raise ConfigError("observed holds +/-inf; use NaN for unknown cells")
+    return observed
+
+
+def _choose(search: Search, cells: Cells, method: str) -> Candidate:
+    """Best bias candidate, or the best ALS one when it beats bias by more than its noise."""
+    bias = search.best("bias", cells)
+    als = search.best("als", cells)
+    if method == "bias" or als is None:
+        return bias
+    if method == "als":
+        return als
+    gain = bias.sq_errors(cells) - als.sq_errors(cells)
+    noise = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else np.inf
+    return als if gain.mean() > noise else bias
+
+
+def _search(cells: Cells, method: str, seed: int, progress: bool) -> Candidate | None:
+    """Cross-validate the candidates of ``method``; None when there are too few cells."""
+    if len(cells) < MIN_CELLS_FOR_CV:
+        return None
+    search = Search(make_folds(cells, n_folds(len(cells)), seed))
+    search_bias(cells, search)
+    ranks = rank_grid(cells) if method in ("als", "auto") else []
+    if ranks:
+        bias_reg = search.best("bias", cells).params["reg"]
+        with fit_progress(progress, "cross-validating ALS", len(ranks) * n_folds(len(cells))) as tick:
+            search_als(cells, search, bias_reg, seed, tick)
+    return _choose(search, cells, method)
+
+
+def _fit_final(cells: Cells, chosen: Candidate | None, seed: int, progress: bool):
+    """Refit the chosen configuration on every observed cell."""
+    if chosen is None or chosen.method == "bias":
+        reg = chosen.params["reg"] if chosen else 1.0
+        return fit_bias(cells, reg=reg), None
+    p = chosen.params
+    with fit_progress(progress, f"fitting ALS rank {p['rank']}", 60) as tick:
+        model = fit_als(cells, p["rank"], p["reg"], p["bias_reg"], n_iter=60, tol=1e-5,
+                        seed=seed, on_iter=lambda i, loss: tick())
+    return model.bias, model
+
+
+def complete(
+    observed: np.ndarray,
+    method: str = "auto",
+    seed: int = 0,
+    row_features: np.ndarray | None = None,
+    col_features: np.ndarray | None = None,
+    progress: bool = False,
+) -> Completion:
+    """Fill every NaN cell of ``observed`` (R, C); observed cells keep their values exactly."""
+    observed = _check_inputs(observed, method)
+    if method == "boost":
+        return _load_boost()(observed, row_features, col_features, seed)
+    scaler = ColumnScaler.fit(observed)
+    cells = Cells.from_matrix(scaler.transform(observed))
+    chosen = _search(cells, method, seed, progress)
+    bias, als = _fit_final(cells, chosen, seed, progress)
+    pred = als.predict() if als is not None else bias.predict()
+    oof = chosen.oof if chosen is not None else None
+    result = _assemble(observed, scaler, cells, pred, oof, bias)
+    if als is not None:
+        result.method, result.row_embeddings, result.col_embeddings = "als", *(
+            als.row_factors, als.col_factors)
+        result.loss_curve = list(als.loss_curve)
+    result.params = dict(chosen.params) if chosen else {"reg": 1.0}
+    return _with_features(result, observed, method, seed, row_features, col_features)
+
+
+def _assemble(observed, scaler, cells, pred_z, oof, bias: BiasModel) -> Completion:
+    """Back-transform predictions, keep observed cells and attach the per-cell std."""
+    known = np.isfinite(observed)
+    mean = np.where(known, observed, scaler.inverse(pred_z))
+    std = cell_std(cells, oof, bias) * scaler.scale[None, :]
+    std[known] = 0.0
+    cv_rmse = np.nan
+    if oof is not None:
+        resid = (oof - cells.values) * scaler.scale[cells.cols]
+        cv_rmse = float(np.sqrt(np.mean(resid**2)))
+    return Completion(mean, std, "bias", cv_rmse)
+
+
+def _with_features(result, observed, method, seed, row_features, col_features) -> Completion:
+    """Use boosting for auto (when better) and for rows/columns that have no observation."""
+    if row_features is None and col_features is None:
+        return result
+    try:
+        complete_boost = _load_boost()
+    except ConfigError:
+        result.params["cold_start"] = "bias (boosting unavailable)"
+        return result
+    boosted = complete_boost(observed, row_features, col_features, seed)
+    if method == "auto" and np.isfinite(boosted.cv_rmse) and boosted.cv_rmse < result.cv_rmse:
+        return boosted
+    known = np.isfinite(observed)
+    cold = np.zeros_like(known)
+    if row_features is not None:
+        cold |= ~known.any(axis=1)[:, None]
+    if col_features is not None:
+        cold |= ~known.any(axis=0)[None, :]
+    result.mean[cold], result.std[cold] = boosted.mean[cold], boosted.std[cold]
+    if cold.any():
+        result.params["cold_start"] = "boost"
+    return result

@@ -1,0 +1,154 @@
+"""Read, validate and write quality matrices as CSV (first column = row label, header = columns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cvzoo.errors import DataError, suggestion
+
+MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
+
+
+@dataclass
+class LabeledMatrix:
+    """A float matrix (NaN = unknown) with its row labels, column labels and index header."""
+
+    values: np.ndarray
+    rows: list[str]
+    cols: list[str]
+    index_name: str = ""
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the matrix as a DataFrame indexed by row labels."""
+        frame = pd.DataFrame(self.values, index=self.rows, columns=self.cols)
+        frame.index.name = self.index_name or None
+        return frame
+
+
+def _read_raw(path: str | Path) -> pd.DataFrame:
+    """Read every cell of a CSV as a stripped string (header included as row 0)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; pass the path of an existing CSV")
+    try:
+        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, na_filter=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file is empty; expected a header row and one row per label") from None
+    except pd.errors.ParserError as err:
+        first = str(err).strip().splitlines()[0]
+        raise DataError(f"{path}: not a rectangular CSV ({first}); fix the row lengths") from None
+    return raw.apply(lambda col: col.str.strip())
+
+
+def _check_unique(labels: list[str], what: str, path: Path) -> None:
+    """Raise DataError naming the first duplicated or empty label."""
+    seen: set[str] = set()
+    for label in labels:
+        if label == "":
+            raise DataError(f"{path}: a {what} label is empty; give every {what} a name")
+        if label in seen:
+            raise DataError(f"{path}: duplicate {what} label {label!r}; labels must be unique")
+        seen.add(label)
+
+
+def parse_numeric(cells: pd.DataFrame, path: Path) -> np.ndarray:
+    """Convert string cells to floats (missing tokens -> NaN); name the first bad cell."""
+    lowered = cells.apply(lambda col: col.str.lower())
+    missing = lowered.isin(MISSING_TOKENS).to_numpy()
+    values = cells.apply(lambda col: pd.to_numeric(col, errors="coerce")).to_numpy(dtype=float)
+    bad = (~missing) & ~np.isfinite(values)
+    if bad.any():
+        i, j = (int(x[0]) for x in np.nonzero(bad))
+        raise DataError(
+            f"{path}: cell (row {cells.index[i]!r}, column {cells.columns[j]!r}) holds "
+            f"non-numeric value {cells.iat[i, j]!r}; use a finite number or leave it empty"
+        )
+    values[missing] = np.nan
+    return values
+
+
+def read_table(path: str | Path) -> LabeledMatrix:
+    """Read a labelled numeric CSV; raise DataError on empty files, duplicates, bad cells."""
+    path = Path(path)
+    raw = _read_raw(path)
+    if raw.shape[0] < 2 or raw.shape[1] < 2:
+        raise DataError(
+            f"{path}: needs a header row, at least one data row and one value column "
+            f"(got {raw.shape[0]} rows x {raw.shape[1]} columns)"
+        )
+    header = raw.iloc[0].tolist()
+    rows = raw.iloc[1:, 0].tolist()
+    cols = header[1:]
+    _check_unique(cols, "column", path)
+    _check_unique(rows, "row", path)
+    cells = raw.iloc[1:, 1:]
+    cells.index, cells.columns = rows, cols
+    return LabeledMatrix(parse_numeric(cells, path), rows, cols, header[0])
+
+
+def check_coverage(
+    matrix: LabeledMatrix, path: str | Path, rows_ok: bool = False, cols_ok: bool = False
+) -> None:
+    """Raise DataError naming a row/column with no observed cell unless features cover it."""
+    observed = np.isfinite(matrix.values)
+    if not observed.any():
+        raise DataError(f"{path}: every cell is empty; observe at least one value")
+    for axis, labels, ok, what, other in (
+        (1, matrix.rows, rows_ok, "row", "--row-features"),
+        (0, matrix.cols, cols_ok, "column", "--col-features"),
+    ):
+        empty = np.flatnonzero(~observed.any(axis=axis))
+        if empty.size and not ok:
+            names = ", ".join(repr(labels[i]) for i in empty[:3])
+            more = f" (and {empty.size - 3} more)" if empty.size > 3 else ""
+            raise DataError(
+                f"{path}: {what} {names}{more} has no observed value; fill one, drop the "
+                f"{what}, or pass {other} to predict it from side features"
+            )
+
+
+def read_matrix(path: str | Path, rows_ok: bool = False, cols_ok: bool = False) -> LabeledMatrix:
+    """Read a quality matrix CSV and check every row/column has an observation."""
+    matrix = read_table(path)
+    check_coverage(matrix, path, rows_ok=rows_ok, cols_ok=cols_ok)
+    return matrix
+
+
+def read_features(path: str | Path, labels: list[str], what: str) -> np.ndarray:
+    """Read a side-feature CSV and return its rows aligned to ``labels`` (NaN = unknown)."""
+    table = read_table(path)
+    index = {label: i for i, label in enumerate(table.rows)}
+    missing = [label for label in labels if label not in index]
+    if missing:
+        raise DataError(
+            f"{path}: no {what} features for {missing[0]!r}"
+            f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
+            f"add a row per {what} label of the matrix"
+        )
+    return table.values[[index[label] for label in labels]]
+
+
+def drop_columns(matrix: LabeledMatrix, names: list[str], path: str | Path) -> LabeledMatrix:
+    """Return the matrix without the named columns (each must exist)."""
+    for name in names:
+        if name not in matrix.cols:
+            hint = suggestion(name, matrix.cols)
+            raise DataError(f"{path}: no column {name!r} to exclude{'; ' + hint if hint else ''}")
+    drop = set(names)
+    keep = [j for j, c in enumerate(matrix.cols) if c not in drop]
+    return LabeledMatrix(
+        matrix.values[:, keep], matrix.rows, [matrix.cols[j] for j in keep], matrix.index_name
+    )
+
+
+def write_matrix(path: str | Path, values: np.ndarray, like: LabeledMatrix) -> Path:
+    """Write ``values`` with the labels of ``like`` as CSV (full float precision)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = LabeledMatrix(np.asarray(values, dtype=float), like.rows, like.cols, like.index_name)
+    frame.to_frame().to_csv(path, index_label=like.index_name)
+    return path

@@ -1,0 +1,91 @@
+"""What ``train.py`` wraps around a run: early checks of the command line and clean failures."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from cvzoo.errors import ConfigError, CvzooError, suggestion
+from cvzoo.models.backbones import available_models
+from cvzoo.training.run import run_training
+
+log = logging.getLogger(__name__)
+
+
+def _group_options(config_dir: Path, group: str) -> list[str]:
+    """Names of the config files in one group folder."""
+    folder = config_dir / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _unknown_option_message(config_dir: Path, group: str, option: str) -> str:
+    """One line naming the closest options of ``group`` (and timm names for backbones)."""
+    options = _group_options(config_dir, group)
+    hint = suggestion(option, options) or f"options: {', '.join(options)}"
+    message = f"unknown {group} {option!r}; {hint}"
+    if group == "backbone":
+        timm_hint = suggestion(option, available_models())
+        message += "; any timm model works as backbone.name=<name>" + (f" ({timm_hint})" if timm_hint else "")
+    return message
+
+
+def check_overrides(argv: Sequence[str], config_dir: Path) -> None:
+    """Reject ``group=option`` overrides whose option has no config file, before Hydra starts."""
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, _, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if "." in key or "/" in key or not (config_dir / key).is_dir():
+            continue
+        values = value.strip("[]").split(",") if value else []
+        known = _group_options(config_dir, key)
+        for option in filter(None, (v.strip() for v in values)):
+            if option != "null" and option not in known:
+                raise ConfigError(_unknown_option_message(config_dir, key, option))
+
+
+def _is_multirun() -> bool:
+    """True inside a Hydra multirun job."""
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def _debug() -> bool:
+    """True when the user asked for full tracebacks."""
+    return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("CVZOO_DEBUG") == "1"
+
+
+def train_task(cfg: DictConfig) -> float:
+    """Run one job; a single run exits non-zero with one line, a sweep job records and goes on."""
+    try:
+        return run_training(cfg)
+    except Exception as err:  # noqa: BLE001 - the record already holds the failure
+        if _debug():
+            raise
+        line = str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
+        where = f" (traceback in {cfg.paths.output_dir}/error.log)" if not isinstance(err, CvzooError) else ""
+        if _is_multirun():
+            log.error("job failed: %s%s", line.splitlines()[0] if line else line, where)
+            return math.nan
+        print(f"error: {line}{where}", file=sys.stderr)
+        sys.exit(1)
+
+
+def fail_early(argv: Sequence[str], config_dir: Path) -> None:
+    """Run the command-line checks; print one line and exit 1 on a bad override."""
+    try:
+        check_overrides(argv, config_dir)
+    except CvzooError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,121 @@
+"""One training run: prepare, fit, test, and always leave a ``result.json`` behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from cvzoo.errors import CvzooError, DivergedError
+from cvzoo.results import config_hash, write_record
+from cvzoo.training.environment import count_flops, device_name, library_versions
+from cvzoo.training.setup import Prepared, prepare
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> str:
+    """The current time in ISO 8601 with the local offset."""
+    return dt.datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """The record fields known before anything runs."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    choices = lambda group: str(cfg[group].get("name", "")) if cfg.get(group) else None  # noqa: E731
+    return {
+        "status": "running",
+        "error": None,
+        "run_dir": str(run_dir),
+        "started_at": _now(),
+        "task": str(cfg.dataset.task),
+        "backbone": str(cfg.backbone.name),
+        "head": str(cfg.head.name),
+        "dataset": str(cfg.dataset.name),
+        "fraction": float(cfg.dataset.get("fraction", 1.0)),
+        "seed": int(cfg.seed),
+        "augmentation": sorted(cfg.augmentation.keys()) if cfg.get("augmentation") else [],
+        "optimizer": choices("optimizer"),
+        "scheduler": choices("scheduler"),
+        "monitor": str(cfg.monitor),
+        "monitor_mode": str(cfg.monitor_mode),
+        "pretrained_requested": str(cfg.backbone.get("pretrained", "auto")).lower(),
+        "config": config,
+        "config_hash": config_hash(config),
+        "versions": library_versions(),
+    }
+
+
+def _metrics(trainer: L.Trainer, prefix: str) -> dict[str, float]:
+    """Scalar callback metrics whose name starts with ``prefix``."""
+    out = {}
+    for key, value in trainer.callback_metrics.items():
+        if key.startswith(prefix) and isinstance(value, torch.Tensor) and value.numel() == 1:
+            out[key] = float(value)
+    return out
+
+
+def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None:
+    """Prepare, fit and test; fill ``record`` as facts become known."""
+    prepared: Prepared = prepare(cfg, run_dir)
+    module, trainer, stats = prepared.module, prepared.trainer, prepared.stats
+    record.update(
+        params=module.model_info.params,
+        flops_per_image=count_flops(module.model, int(cfg.dataset.image_size)),
+        pretrained_loaded=module.model_info.pretrained_loaded,
+        train_images=len(prepared.splits.train),
+        class_names=prepared.splits.class_names,
+    )
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=prepared.datamodule, ckpt_path=cfg.get("ckpt_path"))
+    finally:
+        record.update(
+            train_time_s=time.perf_counter() - start,
+            train_images_per_s=stats.images_per_second,
+            epochs=trainer.current_epoch,
+            history=stats.history,
+            device=device_name(module.device),
+        )
+    record["best_val"] = {k: v for k, v in stats.best(str(cfg.monitor), str(cfg.monitor_mode)).items() if k.startswith("val/")}
+    record["final_val"] = _metrics(trainer, "val/")
+    checkpoint = trainer.checkpoint_callback
+    best = getattr(checkpoint, "best_model_path", "") or None
+    record.update(checkpoint=best, last_checkpoint=getattr(checkpoint, "last_model_path", "") or None)
+    if cfg.get("test", True):
+        trainer.test(module, datamodule=prepared.datamodule, ckpt_path=best, weights_only=False)
+        record["test"] = _metrics(trainer, "test/")
+        names = prepared.splits.class_names
+        record["per_class"] = {"names": names, f"test/{module.per_class_name}": module.per_class_values}
+
+
+def run_training(cfg: DictConfig) -> float:
+    """Train and test one config; write its record; return the best monitored value.
+
+    Raises the run's error after the record is written (status ``failed`` or ``diverged``).
+    """
+    run_dir = Path(str(cfg.paths.output_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    record = describe(cfg, run_dir)
+    write_record(run_dir, record)
+    try:
+        fit_and_test(cfg, run_dir, record)
+        record["status"] = "ok"
+    except BaseException as err:
+        record["status"] = "diverged" if isinstance(err, DivergedError) else "failed"
+        record["error"] = str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        raise
+    finally:
+        record["finished_at"] = _now()
+        write_record(run_dir, record)
+    value = record["best_val"].get(str(cfg.monitor))
+    return float(value) if value is not None else float("nan")
