@@ -9,6 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cvzoo.augment import build_augmentation
 from cvzoo.errors import DivergedError
@@ -35,6 +36,9 @@ class CvzooModule(L.LightningModule):
             {stage: self.task.metrics(num_classes, ignore_index).clone(prefix=f"{stage}/") for stage in ("val", "test")}
         )
         self.per_class_name, self.per_class = per_class_metric(self.task.name, num_classes, ignore_index)
+        self.confusion = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
+        self.per_class_values: list[float | None] = []
+        self.confusion_values: list[list[int]] = []
         self.channels_last = bool(cfg.get("trainer", {}).get("channels_last", False))
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -74,6 +78,7 @@ class CvzooModule(L.LightningModule):
         self.metrics[stage].update(preds, targets)
         if stage == "test":
             self.per_class.update(preds, targets)
+            self.confusion.update(preds, targets)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """Accumulate validation metrics."""
@@ -95,6 +100,8 @@ class CvzooModule(L.LightningModule):
         values = self.per_class.compute().detach().cpu().tolist()
         self.per_class_values = [v if math.isfinite(v) else None for v in values]
         self.per_class.reset()
+        self.confusion_values = self.confusion.compute().detach().cpu().long().tolist()
+        self.confusion.reset()
 
     def configure_optimizers(self) -> Any:
         """Optimizer and scheduler from their config groups."""

@@ -20,52 +20,33 @@ def _text_color(value: float, low: float, high: float) -> str:
     return "black" if share > 0.6 else "white"
 
 
-def _draw_cells(ax, matrix: QualityMatrix, low: float, high: float) -> None:
-    """Write each cell's mean (± std, n), or mark it failed / missing."""
+def _mark_failed(ax, i: int, j: int) -> None:
+    """Hatch cell (i, j) with red crosses and label it ``× failed``."""
     from matplotlib.patches import Rectangle
 
+    box = Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=FAILED_COLOR, hatch="xx")
+    box.set(edgecolor="#b03030", linewidth=0)
+    ax.add_patch(box)
+    label_box = {"facecolor": "white", "edgecolor": "none", "pad": 1.5}
+    ax.text(j, i, "× failed", ha="center", va="center", color="#800000", fontsize=9,
+            fontweight="bold", bbox=label_box)  # fmt: skip
+
+
+def _draw_cells(ax, matrix: QualityMatrix, low: float, high: float) -> None:
+    """Write each cell's mean (± std, n), or mark it failed / missing."""
     for i, row in enumerate(matrix.mean.index):
         for j, col in enumerate(matrix.mean.columns):
             mean, std = matrix.mean.at[row, col], matrix.std.at[row, col]
             count = int(matrix.count.at[row, col])
             if matrix.failed.at[row, col]:
-                ax.add_patch(
-                    Rectangle(
-                        (j - 0.5, i - 0.5),
-                        1,
-                        1,
-                        facecolor=FAILED_COLOR,
-                        hatch="xx",
-                        edgecolor="#b03030",
-                        linewidth=0,
-                    )
-                )
-                ax.text(
-                    j,
-                    i,
-                    "× failed",
-                    ha="center",
-                    va="center",
-                    color="#800000",
-                    fontsize=9,
-                    fontweight="bold",
-                )
+                _mark_failed(ax, i, j)
             elif count == 0:
-                ax.text(j, i, "—", ha="center", va="center", color="#555555", fontsize=9)
+                ax.text(j, i, "not run", ha="center", va="center", color="#555555", fontsize=8)
             else:
-                text = f"{mean:.3f}"
-                if np.isfinite(std):
-                    text += f"\n± {std:.3f}"
-                text += f"\nn={count}"
-                ax.text(
-                    j,
-                    i,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color=_text_color(mean, low, high),
-                )
+                text = f"{mean:.3f}" + (f"\n± {std:.3f}" if np.isfinite(std) else "")
+                color = _text_color(mean, low, high)
+                ax.text(j, i, f"{text}\nn={count}", ha="center", va="center", fontsize=8,
+                        color=color)  # fmt: skip
 
 
 def plot_matrix(matrix: QualityMatrix, path: str | Path) -> Path:

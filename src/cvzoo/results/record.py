@@ -11,7 +11,8 @@ Schema (version 1) -- documented in the README, keep both in sync:
   (dicts ``metric name -> float``, names such as ``val/acc`` / ``test/mIoU``), ``history``
   (one dict per epoch with ``epoch``, ``train/loss`` and the val metrics),
 - ``per_class`` (``{"names": [...], "test/iou": [...]}`` for segmentation, test recall for classification),
-- ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``, ``train_images``,
+- ``confusion_matrix`` (test split, rows = true class, columns = predicted class),
+- ``class_names``, ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``, ``train_images``,
 - ``device``, ``versions`` (python, torch, timm, lightning, ...), ``checkpoint`` / ``last_checkpoint``,
 - ``pretrained_requested`` (``auto`` | ``true`` | ``false``) and ``pretrained_loaded`` (bool).
 """

@@ -94,6 +94,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None
         record["test"] = _metrics(trainer, "test/")
         names = prepared.splits.class_names
         record["per_class"] = {"names": names, f"test/{module.per_class_name}": module.per_class_values}
+        record["confusion_matrix"] = module.confusion_values
 
 
 def run_training(cfg: DictConfig) -> float:
