@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cvzoo.errors import ConfigError
 from cvzoo.results.record import get_value
 from cvzoo.results.store import check_key
 
@@ -111,6 +113,14 @@ def pivot_records(
         return out
 
     return QualityMatrix(frame(mean), frame(std), frame(count), frame(failed), rows, cols, metric)
+
+
+def default_metric(records: Sequence[Mapping[str, Any]]) -> str:
+    """The metric most records monitor (their ``monitor`` field); ConfigError when none says."""
+    monitors = Counter(r.get("monitor") for r in records if r.get("monitor"))
+    if not monitors:
+        raise ConfigError("records name no monitored metric; pass --metric, e.g. --metric val/acc")
+    return monitors.most_common(1)[0][0]
 
 
 def format_cell(mean: float, std: float, count: int, failed: bool, digits: int = 3) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -9,12 +11,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cvzoo.errors import ConfigError, suggestion
+import pandas as pd
+
+from cvzoo.errors import ConfigError, DataError, suggestion
 from cvzoo.results.record import RECORD_NAME, get_value, load_record
 
 METRIC_SECTIONS = ("best_val", "final_val", "test")
 # Top-level fields that are bookkeeping, not something to filter or pivot on.
-_NOT_KEYS = ("config", "history", "per_class", "versions", *METRIC_SECTIONS)
+_NOT_KEYS = (
+    "config", "history", "per_class", "confusion_matrix", "class_names", "versions",
+    *METRIC_SECTIONS,
+)  # fmt: skip
 
 
 class RecordWarning(UserWarning):
@@ -64,6 +71,8 @@ def scan_records(
     seen: set[Path] = set()
     for root in dirs:
         root = Path(root)
+        if not root.exists():
+            raise DataError(f"no such directory {str(root)!r}; pass the directory holding the runs")
         paths = [root] if root.is_file() else sorted(root.rglob(RECORD_NAME))
         for path in paths:
             real = path.resolve()
@@ -162,3 +171,90 @@ def find_records(
 ) -> list[dict]:
     """All ``result.json`` under ``dirs``, newest first, filtered by ``where`` and ``status``."""
     return filter_records(scan_records(dirs, on_warning), where, status)
+
+
+def _test_metric(record: Mapping[str, Any]) -> tuple[str | None, Any]:
+    """The test twin of the monitored metric (``val/mIoU`` -> ``test/mIoU``), else the first."""
+    test = record.get("test") or {}
+    monitor = str(record.get("monitor") or "")
+    name = "test/" + monitor.split("/", 1)[-1] if monitor else None
+    if name not in test:
+        name = next(iter(test), None)
+    return name, test.get(name) if name else None
+
+
+def summarize_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat row ``cvzoo results`` shows for one record (status, cell, metrics, time, error)."""
+    monitor = record.get("monitor")
+    test_name, test_value = _test_metric(record)
+    return {
+        "finished_at": record.get("finished_at") or record.get("started_at"),
+        "status": record.get("status"),
+        "backbone": record.get("backbone"),
+        "head": record.get("head"),
+        "dataset": record.get("dataset"),
+        "fraction": record.get("fraction"),
+        "seed": record.get("seed"),
+        "monitor": monitor,
+        "monitor_value": (record.get("best_val") or {}).get(monitor) if monitor else None,
+        "test_metric": test_name,
+        "test_value": test_value,
+        "train_time_s": record.get("train_time_s"),
+        "run_dir": record.get("run_dir"),
+        "error": record.get("error"),
+    }
+
+
+LIST_FORMATS = ("table", "csv", "json")
+_ERROR_WIDTH = 60
+
+
+def _named_value(name: str | None, value: Any) -> str:
+    """``val/acc=0.9312``, or empty when the value is missing."""
+    return f"{name}={value:.4f}" if name and isinstance(value, int | float) else ""
+
+
+def _table_row(row: Mapping[str, Any]) -> dict[str, str]:
+    """One summary as the short strings of the text table."""
+    error = str(row["error"] or "").splitlines()[0] if row["error"] else ""
+    metric = _named_value(row["monitor"], row["monitor_value"])
+    test = _named_value(row["test_metric"], row["test_value"])
+    seconds = row["train_time_s"]
+    return {
+        "finished": str(row["finished_at"] or "")[:19].replace("T", " "),
+        "status": str(row["status"] or "?"),
+        "backbone": str(row["backbone"] or ""),
+        "head": str(row["head"] or ""),
+        "dataset": str(row["dataset"] or ""),
+        "seed": "" if row["seed"] is None else str(row["seed"]),
+        "monitor": metric,
+        "test": test,
+        "time": f"{seconds:.0f}s" if isinstance(seconds, int | float) else "",
+        "run_dir": str(row["run_dir"] or ""),
+        "error": error[:_ERROR_WIDTH] + ("…" if len(error) > _ERROR_WIDTH else ""),
+    }
+
+
+def format_listing(records: Sequence[Mapping[str, Any]], fmt: str = "table") -> str:
+    """Render records (already ordered) as an aligned text table, CSV or JSON."""
+    if fmt not in LIST_FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}; use one of {', '.join(LIST_FORMATS)}")
+    rows = [summarize_record(r) for r in records]
+    if fmt == "json":
+        return json.dumps(rows, indent=2, default=str)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        pd.DataFrame(rows, columns=list(summarize_record({}))).to_csv(buffer, index=False)
+        return buffer.getvalue().rstrip("\n")
+    if not rows:
+        return "no records found"
+    return _align([_table_row(r) for r in rows])
+
+
+def _align(rows: Sequence[Mapping[str, str]]) -> str:
+    """Left-aligned columns separated by two spaces; columns empty in every row are dropped."""
+    columns = [c for c in rows[0] if c in ("status", "run_dir") or any(r[c] for r in rows)]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    lines = [[c.ljust(widths[c]) for c in columns]]
+    lines += [[r[c].ljust(widths[c]) for c in columns] for r in rows]
+    return "\n".join("  ".join(line).rstrip() for line in lines)
