@@ -55,7 +55,9 @@ def _load_boost():
 def _check_inputs(observed: np.ndarray, method: str) -> np.ndarray:
     """Validate the method name and return ``observed`` as a 2-D float array."""
     if method not in METHODS:
-        raise ConfigError(f"unknown completion method {method!r}; choose one of {', '.join(METHODS)}")
+        raise ConfigError(
+            f"unknown completion method {method!r}; choose one of {', '.join(METHODS)}"
+        )
     observed = np.asarray(observed, dtype=float)
     if observed.ndim != 2 or observed.size == 0:
         raise ConfigError(f"observed must be a non-empty 2-D matrix, got shape {observed.shape}")
@@ -88,7 +90,9 @@ def _search(cells: Cells, method: str, seed: int, progress: bool) -> Candidate |
     ranks = rank_grid(cells) if method in ("als", "auto") else []
     if ranks:
         bias_reg = search.best("bias", cells).params["reg"]
-        with fit_progress(progress, "cross-validating ALS", len(ranks) * n_folds(len(cells))) as tick:
+        with fit_progress(
+            progress, "cross-validating ALS", len(ranks) * n_folds(len(cells))
+        ) as tick:
             search_als(cells, search, bias_reg, seed, tick)
     return _choose(search, cells, method)
 
@@ -100,8 +104,16 @@ def _fit_final(cells: Cells, chosen: Candidate | None, seed: int, progress: bool
         return fit_bias(cells, reg=reg), None
     p = chosen.params
     with fit_progress(progress, f"fitting ALS rank {p['rank']}", 60) as tick:
-        model = fit_als(cells, p["rank"], p["reg"], p["bias_reg"], n_iter=60, tol=1e-5,
-                        seed=seed, on_iter=lambda i, loss: tick())
+        model = fit_als(
+            cells,
+            p["rank"],
+            p["reg"],
+            p["bias_reg"],
+            n_iter=60,
+            tol=1e-5,
+            seed=seed,
+            on_iter=lambda i, loss: tick(),
+        )
     return model.bias, model
 
 
@@ -125,8 +137,10 @@ def complete(
     oof = chosen.oof if chosen is not None else None
     result = _assemble(observed, scaler, cells, pred, oof, bias)
     if als is not None:
-        result.method, result.row_embeddings, result.col_embeddings = "als", *(
-            als.row_factors, als.col_factors)
+        result.method, result.row_embeddings, result.col_embeddings = (
+            "als",
+            *(als.row_factors, als.col_factors),
+        )
         result.loss_curve = list(als.loss_curve)
     result.params = dict(chosen.params) if chosen else {"reg": 1.0}
     return _with_features(result, observed, method, seed, row_features, col_features)

@@ -94,7 +94,7 @@ def search_als(
     seed: int,
     tick: Callable[[], None] | None = None,
 ) -> None:
-    """Add out-of-fold predictions of ALS over ranks x regs; stop when a larger rank stops helping."""
+    """Add out-of-fold ALS predictions over ranks x regs; stop once a larger rank stops helping."""
     best_prev = np.inf
     for rank in rank_grid(cells):
         oof = {reg: np.empty(len(cells)) for reg in ALS_REGS}
@@ -105,8 +105,10 @@ def search_als(
                 oof[reg][held] = p
             if tick is not None:
                 tick()
-        found = [Candidate("als", {"rank": rank, "reg": reg, "bias_reg": bias_reg}, oof[reg])
-                 for reg in ALS_REGS]
+        found = [
+            Candidate("als", {"rank": rank, "reg": reg, "bias_reg": bias_reg}, oof[reg])
+            for reg in ALS_REGS
+        ]
         search.candidates.extend(found)
         best = min(c.sq_errors(cells).mean() for c in found)
         if best >= best_prev:
