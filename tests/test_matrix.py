@@ -69,6 +69,7 @@ def test_pivot_aggregates_seeds_and_marks_failed_and_missing_cells(logs):
     assert np.isnan(matrix.mean.at["convnext_atto", "unet"])
     assert not matrix.failed.at["convnext_atto", "unet"]
     assert matrix.count.to_numpy().tolist() == [[0, 0], [3, 1]]
+    assert matrix.mixed == {}  # every cell is one dataset, one recipe
 
 
 def test_ok_seed_beats_failed_seed_and_reruns_replace_older_records():
@@ -143,7 +144,9 @@ def test_cli_matrix_writes_files_into_first_dir_and_prints_table(logs, capsys):
 
 def test_cli_matrix_other_axes_default_metric_and_out_dir(logs, tmp_path, capsys):
     assert main(["matrix", str(logs), "--cols", "dataset", "--out", str(tmp_path / "m")]) == 0
-    assert "**val/mIoU** by backbone × dataset" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "**val/mIoU** by backbone × dataset" in out
+    assert "Note: cells mix head=fpn|unet; pin one with --where head=fpn" in out
     counts = pd.read_csv(tmp_path / "m" / "matrix_count.csv", index_col=0)
     assert counts.to_dict("index") == {
         "convnext_atto": {"digits": 1, "shapes": 0},

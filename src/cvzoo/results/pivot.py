@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,11 @@ from cvzoo.results.store import check_key
 FAILED_STATUSES = ("failed", "diverged")
 FAILED_MARK = "failed"
 MISSING_MARK = "—"
+# Keys that define a cell besides the two pivoted ones; if one varies, cells average over it.
+CELL_KEYS = (
+    "task", "dataset", "backbone", "head", "fraction", "epochs",
+    "augmentation", "optimizer", "scheduler",
+)  # fmt: skip
 
 
 @dataclass
@@ -32,6 +37,7 @@ class QualityMatrix:
     rows: str
     cols: str
     metric: str
+    mixed: dict[str, list[str]] = field(default_factory=dict)  # other cell keys that vary
 
 
 def label(value: Any) -> str:
@@ -69,6 +75,19 @@ def _dedupe(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
             seen.add(key)
         kept.append(record)
     return kept
+
+
+def mixed_keys(records: Sequence[Mapping[str, Any]], rows: str, cols: str) -> dict[str, list[str]]:
+    """Cell keys other than rows/cols that take several values: each cell averages over them."""
+    mixed = {}
+    for key in CELL_KEYS:
+        if key in (rows, cols):
+            continue
+        present = [get_value(r, key) for r in records if get_value(r, key) is not None]
+        labels = _sort_labels(present) if present else []
+        if len(labels) > 1:
+            mixed[key] = labels
+    return mixed
 
 
 def pivot_records(
@@ -112,7 +131,9 @@ def pivot_records(
         out.index.name, out.columns.name = rows, cols
         return out
 
-    return QualityMatrix(frame(mean), frame(std), frame(count), frame(failed), rows, cols, metric)
+    mixed = mixed_keys(usable, rows, cols)
+    frames = frame(mean), frame(std), frame(count), frame(failed)
+    return QualityMatrix(*frames, rows=rows, cols=cols, metric=metric, mixed=mixed)
 
 
 def default_metric(records: Sequence[Mapping[str, Any]]) -> str:
@@ -153,7 +174,17 @@ def to_markdown(matrix: QualityMatrix) -> str:
             for col in matrix.mean.columns
         ]
         lines.append("| " + " | ".join([str(row), *cells]) + " |")
+    if matrix.mixed:
+        lines += ["", mixed_note(matrix)]
     return "\n".join(lines) + "\n"
+
+
+def mixed_note(matrix: QualityMatrix) -> str:
+    """One line saying which other keys the cells average over and how to pin them."""
+    varied = "; ".join(f"{k}={'|'.join(v[:5])}{'|…' if len(v) > 5 else ''}"
+                       for k, v in matrix.mixed.items())  # fmt: skip
+    key, values = next(iter(matrix.mixed.items()))
+    return f"Note: cells mix {varied}; pin one with --where {key}={values[0]}"
 
 
 def _mean_csv_frame(matrix: QualityMatrix) -> pd.DataFrame:
