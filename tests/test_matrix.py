@@ -74,7 +74,8 @@ def test_pivot_aggregates_seeds_and_marks_failed_and_missing_cells(logs):
 
 def test_ok_seed_beats_failed_seed_and_reruns_replace_older_records():
     records = [
-        run("a", "x", 0.9, seed=0),  # newest first: the re-run of seed 0
+        run("a", "x", seed=0, status="running"),  # a third attempt still in progress
+        run("a", "x", 0.9, seed=0),  # newest finished re-run of seed 0
         run("a", "x", 0.1, seed=0),
         run("a", "x", status="failed", seed=1),
     ]

@@ -65,9 +65,11 @@ def _metric_value(record: Mapping[str, Any], metric: str) -> float | None:
 
 
 def _dedupe(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Keep the first record per (config_hash, seed): a re-run replaces, seeds aggregate."""
+    """Keep the first finished record per (config_hash, seed): re-runs replace, seeds aggregate."""
     kept, seen = [], set()
     for record in records:
+        if record.get("status") == "running":  # in progress (or killed): never counts
+            continue
         key = (record.get("config_hash"), record.get("seed"))
         if key[0] is not None:
             if key in seen:
