@@ -147,7 +147,7 @@ def test_cli_matrix_other_axes_default_metric_and_out_dir(logs, tmp_path, capsys
     assert main(["matrix", str(logs), "--cols", "dataset", "--out", str(tmp_path / "m")]) == 0
     out = capsys.readouterr().out
     assert "**val/mIoU** by backbone × dataset" in out
-    assert "Note: cells mix head=fpn|unet; pin one with --where head=fpn" in out
+    assert "Note: the records also differ in head=fpn|unet; pin one with --where head=fpn" in out
     counts = pd.read_csv(tmp_path / "m" / "matrix_count.csv", index_col=0)
     assert counts.to_dict("index") == {
         "convnext_atto": {"digits": 1, "shapes": 0},

@@ -80,7 +80,7 @@ def _dedupe(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def mixed_keys(records: Sequence[Mapping[str, Any]], rows: str, cols: str) -> dict[str, list[str]]:
-    """Cell keys other than rows/cols that take several values: each cell averages over them."""
+    """Cell keys other than rows/cols that take several values among the records."""
     mixed = {}
     for key in CELL_KEYS:
         if key in (rows, cols):
@@ -186,7 +186,7 @@ def mixed_note(matrix: QualityMatrix) -> str:
     varied = "; ".join(f"{k}={'|'.join(v[:5])}{'|…' if len(v) > 5 else ''}"
                        for k, v in matrix.mixed.items())  # fmt: skip
     key, values = next(iter(matrix.mixed.items()))
-    return f"Note: cells mix {varied}; pin one with --where {key}={values[0]}"
+    return f"Note: the records also differ in {varied}; pin one with --where {key}={values[0]}"
 
 
 def _mean_csv_frame(matrix: QualityMatrix) -> pd.DataFrame:
