@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from cvzoo.predictors.bias import BiasModel, Cells, fit_bias
 
@@ -37,7 +38,7 @@ class AlsModel:
         return self.bias.predict_at(rows, cols) + inter
 
 
-class _Layout:
+class Layout:
     """Sparse row-major and column-major views of one set of observed cells."""
 
     def __init__(self, cells: Cells) -> None:
@@ -80,16 +81,26 @@ def _loss(model: AlsModel, cells: Cells, reg: float, bias_reg: float) -> float:
     return float((resid @ resid + penalty) / max(len(cells), 1))
 
 
+def _top_singular(resid: sp.csr_matrix, rank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leading ``rank`` singular triplets (dense SVD for small matrices, ARPACK otherwise)."""
+    if min(resid.shape) <= 300 or rank >= min(resid.shape) - 1:
+        u, s, vt = np.linalg.svd(resid.toarray(), full_matrices=False)
+        return u[:, :rank], s[:rank], vt[:rank]
+    u, s, vt = spla.svds(resid, k=rank, random_state=0)
+    order = np.argsort(s)[::-1]
+    return u[:, order], s[order], vt[order]
+
+
 def init_als(cells: Cells, rank: int, bias_reg: float, seed: int) -> AlsModel:
-    """Start from the fitted bias model and small random factors."""
-    rng = np.random.default_rng(seed)
+    """Start from the fitted bias model and the SVD of its zero-filled, rescaled residuals."""
     bias = fit_bias(cells, reg=bias_reg)
-    scale = 0.1 / np.sqrt(rank)
-    return AlsModel(
-        bias,
-        rng.normal(0, scale, (cells.shape[0], rank)),
-        rng.normal(0, scale, (cells.shape[1], rank)),
-    )
+    resid = cells.values - bias.predict_at(cells.rows, cells.cols)
+    density = max(len(cells) / (cells.shape[0] * cells.shape[1]), 1e-12)
+    matrix = sp.csr_matrix((resid / density, (cells.rows, cells.cols)), shape=cells.shape)
+    u, s, vt = _top_singular(matrix, rank)
+    root = np.sqrt(s * density)
+    jitter = np.random.default_rng(seed).normal(0, 1e-3, (cells.shape[0], rank))
+    return AlsModel(bias, u * root + jitter, vt.T * root)
 
 
 def fit_als(
@@ -101,11 +112,16 @@ def fit_als(
     tol: float = 1e-4,
     seed: int = 0,
     init: AlsModel | None = None,
-    layout: _Layout | None = None,
+    layout: Layout | None = None,
     on_iter: Callable[[int, float], None] | None = None,
+    track_loss: bool = True,
 ) -> AlsModel:
-    """Fit biases and rank-``rank`` factors by alternating closed-form ridge updates."""
-    layout = layout or _Layout(cells)
+    """Fit biases and rank-``rank`` factors by alternating closed-form ridge updates.
+
+    With ``track_loss`` off (used inside cross-validation) exactly ``n_iter`` sweeps run and
+    no objective is computed, which roughly halves the cost of a sweep.
+    """
+    layout = layout or Layout(cells)
     model = init or init_als(cells, rank, bias_reg, seed)
     mu = model.bias.mu
     u, v = model.row_factors.copy(), model.col_factors.copy()
@@ -117,6 +133,8 @@ def fit_als(
         t = cells.values - mu - b_row[cells.rows]
         v, b_col = _solve_side(layout.col_major, layout.with_data(t, True), u, reg, bias_reg)
         model = AlsModel(BiasModel(mu, b_row, b_col), u, v, curve)
+        if not track_loss:
+            continue
         curve.append(_loss(model, cells, reg, bias_reg))
         if on_iter is not None:
             on_iter(it, curve[-1])

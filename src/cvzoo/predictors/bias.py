@@ -26,6 +26,19 @@ class Cells:
         """Return the cells selected by a boolean or index array."""
         return Cells(self.rows[keep], self.cols[keep], self.values[keep], self.shape)
 
+    def take_rows(self, rows: np.ndarray) -> tuple[Cells, np.ndarray]:
+        """Cells of the given rows only (renumbered 0..len(rows)-1) and their selection mask."""
+        new_index = np.full(self.shape[0], -1)
+        new_index[rows] = np.arange(rows.size)
+        mask = new_index[self.rows] >= 0
+        picked = Cells(
+            new_index[self.rows[mask]],
+            self.cols[mask],
+            self.values[mask],
+            (rows.size, self.shape[1]),
+        )
+        return picked, mask
+
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
         """Number of observed cells per row and per column."""
         return (
@@ -55,7 +68,7 @@ class BiasModel:
         return self.mu + self.row[rows] + self.col[cols]
 
 
-def fit_bias(cells: Cells, reg: float = 1.0, n_iter: int = 25, tol: float = 1e-7) -> BiasModel:
+def fit_bias(cells: Cells, reg: float = 1.0, n_iter: int = 25, tol: float = 1e-5) -> BiasModel:
     """Fit global, row and column biases by alternating ridge updates (closed form per side)."""
     n_rows, n_cols = cells.counts()
     mu = float(cells.values.mean()) if len(cells) else 0.0

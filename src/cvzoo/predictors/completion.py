@@ -12,11 +12,9 @@ from cvzoo.predictors.als import fit_als
 from cvzoo.predictors.bias import BiasModel, Cells, fit_bias
 from cvzoo.predictors.progress import fit_progress
 from cvzoo.predictors.selection import (
-    MIN_CELLS_FOR_CV,
     Candidate,
     Search,
-    make_folds,
-    n_folds,
+    plan_folds,
     rank_grid,
     search_als,
     search_bias,
@@ -24,6 +22,7 @@ from cvzoo.predictors.selection import (
 from cvzoo.predictors.uncertainty import ColumnScaler, cell_std
 
 METHODS = ("auto", "bias", "als", "boost")
+CV_MAX_CELLS = 200_000
 
 
 @dataclass
@@ -82,17 +81,31 @@ def _choose(search: Search, cells: Cells, method: str) -> Candidate:
 
 
 def _search(cells: Cells, method: str, seed: int, progress: bool) -> Candidate | None:
-    """Cross-validate the candidates of ``method``; None when there are too few cells."""
-    if len(cells) < MIN_CELLS_FOR_CV:
+    """Cross-validate on a row subsample of large matrices; out-of-fold values mapped back."""
+    if len(cells) <= CV_MAX_CELLS:
+        return _search_all(cells, method, seed, progress)
+    rng = np.random.default_rng(seed)
+    n_rows = max(int(cells.shape[0] * CV_MAX_CELLS / len(cells)), 2)
+    sub, mask = cells.take_rows(np.sort(rng.choice(cells.shape[0], n_rows, replace=False)))
+    chosen = _search_all(sub, method, seed, progress)
+    if chosen is None:
         return None
-    search = Search(make_folds(cells, n_folds(len(cells)), seed))
+    oof = np.full(len(cells), np.nan)
+    oof[mask] = chosen.oof
+    return Candidate(chosen.method, chosen.params, oof)
+
+
+def _search_all(cells: Cells, method: str, seed: int, progress: bool) -> Candidate | None:
+    """Cross-validate the candidates of ``method``; None when there are too few cells."""
+    search = plan_folds(cells, seed)
+    if search is None:
+        return None
     search_bias(cells, search)
     ranks = rank_grid(cells) if method in ("als", "auto") else []
     if ranks:
         bias_reg = search.best("bias", cells).params["reg"]
-        with fit_progress(
-            progress, "cross-validating ALS", len(ranks) * n_folds(len(cells))
-        ) as tick:
+        steps = len(ranks) * len(search.evaluated)
+        with fit_progress(progress, "cross-validating ALS", steps) as tick:
             search_als(cells, search, bias_reg, seed, tick)
     return _choose(search, cells, method)
 
@@ -103,14 +116,14 @@ def _fit_final(cells: Cells, chosen: Candidate | None, seed: int, progress: bool
         reg = chosen.params["reg"] if chosen else 1.0
         return fit_bias(cells, reg=reg), None
     p = chosen.params
-    with fit_progress(progress, f"fitting ALS rank {p['rank']}", 60) as tick:
+    with fit_progress(progress, f"fitting ALS rank {p['rank']}", 40) as tick:
         model = fit_als(
             cells,
             p["rank"],
             p["reg"],
             p["bias_reg"],
-            n_iter=60,
-            tol=1e-5,
+            n_iter=40,
+            tol=3e-4,
             seed=seed,
             on_iter=lambda i, loss: tick(),
         )
@@ -154,7 +167,8 @@ def _assemble(observed, scaler, cells, pred_z, oof, bias: BiasModel) -> Completi
     std[known] = 0.0
     cv_rmse = np.nan
     if oof is not None:
-        resid = (oof - cells.values) * scaler.scale[cells.cols]
+        held = np.isfinite(oof)
+        resid = (oof[held] - cells.values[held]) * scaler.scale[cells.cols[held]]
         cv_rmse = float(np.sqrt(np.mean(resid**2)))
     return Completion(mean, std, "bias", cv_rmse)
 

@@ -61,7 +61,7 @@ def parse_numeric(cells: pd.DataFrame, path: Path) -> np.ndarray:
     """Convert string cells to floats (missing tokens -> NaN); name the first bad cell."""
     lowered = cells.apply(lambda col: col.str.lower())
     missing = lowered.isin(MISSING_TOKENS).to_numpy()
-    values = cells.apply(lambda col: pd.to_numeric(col, errors="coerce")).to_numpy(dtype=float)
+    values = cells.apply(lambda col: pd.to_numeric(col, errors="coerce")).to_numpy(float, copy=True)
     bad = (~missing) & ~np.isfinite(values)
     if bad.any():
         i, j = (int(x[0]) for x in np.nonzero(bad))

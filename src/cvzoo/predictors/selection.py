@@ -1,4 +1,9 @@
-"""Choose the completion model and its hyper-parameters by cross-validation on observed cells."""
+"""Choose the completion model and its hyper-parameters by cross-validation on observed cells.
+
+Every row and column keeps one random "anchor" cell in every training split, so a held-out
+cell is always predicted from a row and a column that still have data: the same situation as
+completing a matrix whose rows and columns each hold at least one observation.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,37 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cvzoo.predictors.als import AlsModel, _Layout, fit_als, init_als
+from cvzoo.predictors.als import AlsModel, Layout, fit_als, init_als
 from cvzoo.predictors.bias import Cells, fit_bias
 
 BIAS_REGS = (0.3, 1.0, 3.0, 10.0)
-ALS_REGS = (30.0, 10.0, 3.0, 1.0, 0.3)
-ALS_RANKS = (1, 2, 3, 5, 8, 12, 20)
+ALS_REGS = (0.3, 1.0, 3.0, 10.0, 30.0)
+ALS_RANKS = (1, 2, 4, 8, 16, 32)
 MIN_CELLS_FOR_CV = 8
+N_FOLDS = 5
+ALL_FOLDS_UP_TO = 20_000
 
 
 @dataclass
 class Candidate:
-    """One model configuration and its out-of-fold predictions on the observed cells."""
+    """One model configuration and its out-of-fold predictions (NaN where never held out)."""
 
     method: str
     params: dict
     oof: np.ndarray
 
     def sq_errors(self, cells: Cells) -> np.ndarray:
-        """Squared out-of-fold error per observed cell."""
-        return (self.oof - cells.values) ** 2
+        """Squared out-of-fold error per held-out cell."""
+        held = np.isfinite(self.oof)
+        return (self.oof[held] - cells.values[held]) ** 2
 
 
 @dataclass
 class Search:
-    """All candidates tried, in a fixed fold assignment."""
+    """The fold plan and all candidates tried on it."""
 
     folds: np.ndarray
+    evaluated: list[int]
     candidates: list[Candidate] = field(default_factory=list)
 
     def best(self, method: str, cells: Cells) -> Candidate | None:
@@ -41,47 +50,67 @@ class Search:
         pool = [c for c in self.candidates if c.method == method]
         return min(pool, key=lambda c: c.sq_errors(cells).mean()) if pool else None
 
+    def splits(self) -> list[np.ndarray]:
+        """Boolean held-out mask of each evaluated fold."""
+        return [self.folds == f for f in self.evaluated]
 
-def n_folds(n_cells: int) -> int:
-    """Fewer folds for larger matrices so the search stays affordable."""
-    return 5 if n_cells <= 20_000 else 3
+    def empty_oof(self, n: int) -> np.ndarray:
+        """An out-of-fold array to fill (NaN = not held out)."""
+        return np.full(n, np.nan)
 
 
-def make_folds(cells: Cells, k: int, seed: int) -> np.ndarray:
-    """Assign each observed cell to one of ``k`` folds at random (balanced sizes)."""
+def _anchors(cells: Cells, rng: np.random.Generator) -> np.ndarray:
+    """One random cell per observed row and per observed column (boolean mask)."""
+    anchor = np.zeros(len(cells), dtype=bool)
+    order = rng.permutation(len(cells))
+    for index in (cells.rows, cells.cols):
+        _, first = np.unique(index[order], return_index=True)
+        anchor[order[first]] = True
+    return anchor
+
+
+def plan_folds(cells: Cells, seed: int) -> Search | None:
+    """Random folds over non-anchor cells; None when too few cells can be held out."""
     rng = np.random.default_rng(seed)
-    return rng.permutation(np.arange(len(cells)) % k)
+    anchor = _anchors(cells, rng)
+    free = np.flatnonzero(~anchor)
+    if free.size < MIN_CELLS_FOR_CV:
+        return None
+    folds = np.full(len(cells), -1)
+    folds[free] = rng.permutation(np.arange(free.size) % N_FOLDS)
+    evaluated = list(range(N_FOLDS)) if len(cells) <= ALL_FOLDS_UP_TO else [0]
+    return Search(folds, evaluated)
 
 
 def rank_grid(cells: Cells) -> list[int]:
-    """Ranks worth trying: at most a third of the median observations per row/column."""
+    """Ranks worth trying: below the median observations per row and per column."""
     n_rows, n_cols = cells.counts()
-    cap = min(np.median(n_rows[n_rows > 0]), np.median(n_cols[n_cols > 0])) / 3
-    cap = min(cap, min(cells.shape) - 1)
+    cap = min(np.median(n_rows[n_rows > 0]), np.median(n_cols[n_cols > 0])) - 1
+    cap = min(max(cap, 1), min(cells.shape) - 1)
     return [r for r in ALS_RANKS if r <= cap]
 
 
 def search_bias(cells: Cells, search: Search) -> None:
     """Add out-of-fold predictions of the bias model for each regularisation."""
     for reg in BIAS_REGS:
-        oof = np.empty(len(cells))
-        for f in np.unique(search.folds):
-            held = search.folds == f
+        oof = search.empty_oof(len(cells))
+        for held in search.splits():
             model = fit_bias(cells.subset(~held), reg=reg)
             oof[held] = model.predict_at(cells.rows[held], cells.cols[held])
         search.candidates.append(Candidate("bias", {"reg": reg}, oof))
 
 
-def _als_fold(
+def _als_path(
     train: Cells, held: Cells, rank: int, bias_reg: float, seed: int
 ) -> dict[float, np.ndarray]:
-    """Fit one fold along the regularisation path (warm starts) and predict the held cells."""
-    layout = _Layout(train)
+    """Fit one split along the regularisation path (warm starts) and predict the held cells."""
+    layout = Layout(train)
     model: AlsModel = init_als(train, rank, bias_reg, seed)
     preds = {}
     for i, reg in enumerate(ALS_REGS):
+        sweeps = 6 if i == 0 else 3
         model = fit_als(
-            train, rank, reg, bias_reg, n_iter=15 if i == 0 else 8, init=model, layout=layout
+            train, rank, reg, bias_reg, sweeps, init=model, layout=layout, track_loss=False
         )
         preds[reg] = model.predict_at(held.rows, held.cols)
     return preds
@@ -97,10 +126,9 @@ def search_als(
     """Add out-of-fold ALS predictions over ranks x regs; stop once a larger rank stops helping."""
     best_prev = np.inf
     for rank in rank_grid(cells):
-        oof = {reg: np.empty(len(cells)) for reg in ALS_REGS}
-        for f in np.unique(search.folds):
-            held = search.folds == f
-            preds = _als_fold(cells.subset(~held), cells.subset(held), rank, bias_reg, seed)
+        oof = {reg: search.empty_oof(len(cells)) for reg in ALS_REGS}
+        for held in search.splits():
+            preds = _als_path(cells.subset(~held), cells.subset(held), rank, bias_reg, seed)
             for reg, p in preds.items():
                 oof[reg][held] = p
             if tick is not None:

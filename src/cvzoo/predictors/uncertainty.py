@@ -61,14 +61,13 @@ def cell_std(cells: Cells, oof: np.ndarray | None, bias: BiasModel) -> np.ndarra
     On top, each row/column bias contributes its Gaussian posterior variance
     tau^2 sigma^2 / (sigma^2 + n tau^2): large for rows/columns with few or no observations.
     """
-    if oof is None or len(cells) < 2:
-        resid2 = np.full(len(cells), 1.0)
-    else:
-        resid2 = (oof - cells.values) ** 2
+    held = np.isfinite(oof) if oof is not None else np.zeros(len(cells), dtype=bool)
+    resid2 = (oof[held] - cells.values[held]) ** 2 if held.any() else np.ones(1)
+    rows, cols = (cells.rows[held], cells.cols[held]) if held.any() else (np.zeros(1, int),) * 2
     sigma2 = max(float(resid2.mean()), 1e-12)
     n_rows, n_cols = cells.counts()
-    row_level = _smoothed(cells.rows, resid2, cells.shape[0], 1.0)
-    col_level = _smoothed(cells.cols, resid2, cells.shape[1], sigma2)
+    row_level = _smoothed(rows, resid2, cells.shape[0], 1.0)
+    col_level = _smoothed(cols, resid2, cells.shape[1], sigma2)
     var = row_level[:, None] * col_level[None, :]
     for effect, n, axis in ((bias.row, n_rows, 1), (bias.col, n_cols, 0)):
         tau2 = max(float(np.var(effect[n > 0])) if (n > 0).sum() > 1 else 1.0, 1e-6)
