@@ -1,0 +1,94 @@
+"""``cvzoo complete``: fill every cell of a quality matrix (CSV or run records)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cvzoo.errors import ConfigError
+from cvzoo.predictors.completion import METHODS
+from cvzoo.predictors.completion_files import complete_csv, complete_records
+
+
+def _describe(comp) -> str:
+    """One line: chosen method, its parameters and the cross-validated error."""
+    params = ", ".join(f"{k}={v}" for k, v in comp.params.items())
+    return f"method={comp.method} ({params}), CV RMSE on observed cells={comp.cv_rmse:.4g}"
+
+
+def _from_results(args: argparse.Namespace) -> int:
+    """Pivot records, complete the matrix and write it with its heatmap next to matrix.csv."""
+    from cvzoo.results.store import parse_where
+
+    if args.input or args.output:
+        raise ConfigError("--from-results takes no INPUT/OUTPUT; drop them or drop --from-results")
+    if not args.metric:
+        raise ConfigError("--from-results needs --metric, e.g. --metric val/mIoU")
+    paths = complete_records(args.from_results, args.rows, args.cols, args.metric,
+                             parse_where(args.where), args.method, args.seed,
+                             progress=not args.quiet)  # fmt: skip
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Complete INPUT.csv into OUTPUT.csv, or records with --from-results."""
+    if args.from_results:
+        return _from_results(args)
+    if not args.input or not args.output:
+        raise ConfigError("give INPUT.csv and OUTPUT.csv, or --from-results DIR")
+    matrix, comp = complete_csv(args.input, args.output, args.method, args.row_features,
+                                args.col_features, args.std, args.seed,
+                                progress=not args.quiet)  # fmt: skip
+    shape = f"{len(matrix.rows)}x{len(matrix.cols)}"
+    print(f"wrote {args.output} ({shape}); {_describe(comp)}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``complete`` sub-command."""
+    parser = subparsers.add_parser(
+        "complete",
+        help="fill the unknown cells of a quality matrix (bias, ALS, boosting)",
+        description="Fill every empty cell of a quality matrix; observed cells keep their values.",
+    )
+    parser.add_argument(
+        "input",
+        nargs="?",
+        metavar="INPUT.csv",
+        help="first column = row label, header = column labels, empty = unknown",
+    )
+    parser.add_argument("output", nargs="?", metavar="OUTPUT.csv", help="the filled matrix")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="auto",
+        help="auto picks by cross-validation on the observed cells (default)",
+    )
+    parser.add_argument("--row-features", metavar="R.csv", help="side features per row label")
+    parser.add_argument("--col-features", metavar="C.csv", help="side features per column label")
+    parser.add_argument("--std", metavar="STD.csv", help="also write the per-cell uncertainty")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the CV folds (default 0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--from-results",
+        nargs="+",
+        metavar="DIR",
+        help="complete the matrix pivoted from the result.json records under DIR",
+    )
+    parser.add_argument(
+        "--rows", default="backbone", help="record key for rows (with --from-results)"
+    )
+    parser.add_argument(
+        "--cols", default="head", help="record key for columns (with --from-results)"
+    )
+    parser.add_argument("--metric", help="metric to pivot, e.g. val/mIoU (with --from-results)")
+    parser.add_argument(
+        "--where",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep records whose key equals VALUE (with --from-results)",
+    )
+    parser.set_defaults(func=run)

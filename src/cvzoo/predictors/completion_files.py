@@ -1,0 +1,96 @@
+"""File-level completion: CSV in, filled CSV (+ std) out; records in, matrix + heatmap out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cvzoo.errors import DataError
+from cvzoo.predictors.completion import Completion, complete
+from cvzoo.predictors.heatmap import plot_completion
+from cvzoo.predictors.matrix_io import LabeledMatrix, read_features, read_matrix, write_matrix
+
+
+def complete_csv(
+    input_path: str | Path,
+    output_path: str | Path,
+    method: str = "auto",
+    row_features: str | Path | None = None,
+    col_features: str | Path | None = None,
+    std_path: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[LabeledMatrix, Completion]:
+    """Complete the matrix in ``input_path`` and write the filled matrix (and std) as CSV."""
+    matrix = read_matrix(input_path, rows_ok=row_features is not None,
+                         cols_ok=col_features is not None)  # fmt: skip
+    rf = read_features(row_features, matrix.rows, "row") if row_features else None
+    cf = read_features(col_features, matrix.cols, "column") if col_features else None
+    comp = complete(matrix.values, method, seed, rf, cf, progress)
+    write_matrix(output_path, comp.mean, matrix)
+    if std_path is not None:
+        write_matrix(std_path, comp.std, matrix)
+    return matrix, comp
+
+
+def save_embeddings(prefix: str | Path, comp: Completion, matrix: LabeledMatrix) -> list[Path]:
+    """Write ``PREFIX.npz`` (row/col embeddings, mean, std) and ``PREFIX.json`` (labels, model)."""
+    prefix = Path(prefix)
+    n_rows, n_cols = comp.mean.shape
+    rows_emb = comp.row_embeddings if comp.row_embeddings is not None else np.zeros((n_rows, 0))
+    cols_emb = comp.col_embeddings if comp.col_embeddings is not None else np.zeros((n_cols, 0))
+    npz = prefix.with_suffix(".npz")
+    np.savez(npz, row_embeddings=rows_emb, col_embeddings=cols_emb, mean=comp.mean,
+             std=comp.std)  # fmt: skip
+    meta = {
+        "rows": matrix.rows, "cols": matrix.cols, "row_key": matrix.index_name,
+        "method": comp.method, "params": comp.params, "cv_rmse": comp.cv_rmse,
+        "rank": int(rows_emb.shape[1]), "loss_curve": comp.loss_curve,
+    }  # fmt: skip
+    meta_path = prefix.with_suffix(".json")
+    meta_path.write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    return [npz, meta_path]
+
+
+def complete_records(
+    dirs: Sequence[str | Path],
+    rows: str,
+    cols: str,
+    metric: str,
+    where: Mapping[str, str] | None = None,
+    method: str = "auto",
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Path]:
+    """Pivot records into matrix.csv, complete it, write matrix_completed.{csv,png,npz,json}."""
+    from cvzoo.results.pivot import pivot_records
+    from cvzoo.results.pivot import write_matrix as write_quality_matrix
+    from cvzoo.results.store import find_records
+
+    records = find_records(dirs, where=where)
+    if not records:
+        filters = f" with {where}" if where else ""
+        raise DataError(f"no records under {' '.join(map(str, dirs))}{filters}; run training first")
+    quality = pivot_records(records, rows=rows, cols=cols, metric=metric)
+    out_dir = Path(dirs[0])
+    paths = write_quality_matrix(quality, out_dir)
+    mean = quality.mean.astype(float)
+    matrix = LabeledMatrix(mean.to_numpy(), [str(r) for r in mean.index],
+                           [str(c) for c in mean.columns], rows)  # fmt: skip
+    if not np.isfinite(matrix.values).any():
+        raise DataError(f"no finite {metric!r} value in the matching records; check --metric")
+    comp = complete(matrix.values, method, seed, progress=progress)
+    paths["completed_csv"] = write_matrix(out_dir / "matrix_completed.csv", comp.mean, matrix)
+    paths["completed_std_csv"] = write_matrix(
+        out_dir / "matrix_completed_std.csv", comp.std, matrix
+    )
+    title = f"{metric} by {rows} × {cols}: completed"
+    paths["completed_png"] = plot_completion(
+        out_dir / "matrix_completed.png", comp, matrix.values, matrix.rows, matrix.cols, title
+    )
+    npz, meta = save_embeddings(out_dir / "matrix_completed_embeddings", comp, matrix)
+    paths["embeddings_npz"], paths["embeddings_json"] = npz, meta
+    return paths

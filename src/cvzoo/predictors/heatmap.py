@@ -1,0 +1,119 @@
+"""Seed-style picture of a completed matrix: observed vs predicted cells, embeddings, loss curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cvzoo.predictors.completion import Completion
+
+OBSERVED_CMAP = "Blues"
+PREDICTED_CMAP = "Oranges"
+EMBEDDING_CMAP = "coolwarm"
+ANNOTATE_UP_TO = 400  # cells; larger matrices are drawn without numbers
+TICKS_UP_TO = 60  # labels per axis
+
+
+def _annotate(ax, comp: Completion, known: np.ndarray, mid: float) -> None:
+    """Write observed values upright and predictions in italics with their std."""
+    for (i, j), value in np.ndenumerate(comp.mean):
+        if known[i, j]:
+            text, style = f"{value:.3g}", "normal"
+        else:
+            text, style = f"{value:.3g}\n±{comp.std[i, j]:.2g}", "italic"
+        color = "white" if value > mid else "black"
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, style=style, color=color)
+
+
+def _ticks(ax, rows: list[str], cols: list[str]) -> None:
+    """Label the axes when there are few enough rows/columns to read."""
+    if len(cols) <= TICKS_UP_TO:
+        ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right", fontsize=8)
+    if len(rows) <= TICKS_UP_TO:
+        ax.set_yticks(range(len(rows)), rows, fontsize=8)
+
+
+def _draw_matrix(fig, ax, cax_obs, cax_pred, comp, known, rows, cols) -> None:
+    """Observed cells in one colour map, predicted cells in another, one colour bar each."""
+    low, high = float(np.min(comp.mean)), float(np.max(comp.mean))
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    shown = {"vmin": low, "vmax": high, "aspect": "auto", "interpolation": "nearest"}
+    pred = ax.imshow(np.ma.masked_where(known, comp.mean), cmap=PREDICTED_CMAP, **shown)
+    obs = ax.imshow(np.ma.masked_where(~known, comp.mean), cmap=OBSERVED_CMAP, **shown)
+    if comp.mean.size <= ANNOTATE_UP_TO:
+        _annotate(ax, comp, known, low + 0.6 * (high - low))
+    _ticks(ax, rows, cols)
+    fig.colorbar(obs, cax=cax_obs).set_label("observed")
+    fig.colorbar(pred, cax=cax_pred).set_label("predicted")
+
+
+def _draw_strip(ax, emb: np.ndarray | None, vertical: bool) -> None:
+    """Row embeddings as a vertical strip (R x k) or column embeddings as a horizontal one."""
+    if emb is None or emb.size == 0:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no embeddings\n(bias model)", ha="center", va="center", fontsize=7,
+                transform=ax.transAxes)  # fmt: skip
+        return
+    data = emb if vertical else emb.T
+    bound = float(np.abs(data).max()) or 1.0
+    ax.imshow(data, cmap=EMBEDDING_CMAP, vmin=-bound, vmax=bound, aspect="auto")
+    ax.set_xticks([]) if not vertical else ax.set_xticks(range(emb.shape[1]))
+    ax.set_yticks([]) if vertical else ax.set_yticks(range(emb.shape[1]))
+    ax.tick_params(labelsize=6)
+    (ax.set_xlabel if vertical else ax.set_ylabel)("factor", fontsize=7)
+
+
+def _draw_loss(ax, curve: list[float], method: str) -> None:
+    """ALS objective per sweep (or a note when the model has no iterative training)."""
+    if not curve:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"{method} model: closed form, no training curve", ha="center",
+                va="center", transform=ax.transAxes)  # fmt: skip
+        return
+    ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3)
+    ax.set_xlabel("ALS sweep")
+    ax.set_ylabel("objective / cell (z units²)")
+    ax.set_title("training loss", fontsize=9)
+    ax.grid(alpha=0.3)
+
+
+def plot_completion(
+    path: str | Path,
+    comp: Completion,
+    observed: np.ndarray,
+    rows: list[str],
+    cols: list[str],
+    title: str = "",
+) -> Path:
+    """Save the completed matrix with embedding strips and the loss curve under it as PNG."""
+    from matplotlib.figure import Figure
+
+    known = np.isfinite(observed)
+    n_rows, n_cols = comp.mean.shape
+    big = comp.mean.size > ANNOTATE_UP_TO
+    width = 4.0 + (0.25 if big else 0.9) * min(n_cols, 40)
+    height = 4.5 + (0.12 if big else 0.45) * min(n_rows, 60)
+    fig = Figure(figsize=(width, height), dpi=110)
+    grid = fig.add_gridspec(
+        3, 4, height_ratios=[1.2, max(n_rows, 4) / 4, 2.2], width_ratios=[1.2, 8, 0.3, 0.3],
+        hspace=0.35, wspace=0.12,
+    )  # fmt: skip
+    ax = fig.add_subplot(grid[1, 1])
+    _draw_matrix(fig, ax, fig.add_subplot(grid[1, 2]), fig.add_subplot(grid[1, 3]), comp,
+                 known, rows, cols)  # fmt: skip
+    _draw_strip(fig.add_subplot(grid[1, 0]), comp.row_embeddings, vertical=True)
+    _draw_strip(fig.add_subplot(grid[0, 1]), comp.col_embeddings, vertical=False)
+    _draw_loss(fig.add_subplot(grid[2, 1]), comp.loss_curve, comp.method)
+    params = ", ".join(f"{k}={v}" for k, v in comp.params.items())
+    fig.suptitle(
+        f"{title}\nblue: observed ({int(known.sum())}), orange: predicted ({int((~known).sum())})"
+        f" — {comp.method} ({params}), cross-validated RMSE on observed cells: "
+        f"{comp.cv_rmse:.4g}",
+        fontsize=9,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    return path
