@@ -65,8 +65,12 @@ def _solve_side(
     """Closed-form ridge solution for every row of ``pattern`` at once (factors and bias)."""
     feats = np.hstack([other, np.ones((other.shape[0], 1))])
     p = feats.shape[1]
-    outer = (feats[:, :, None] * feats[:, None, :]).reshape(len(feats), p * p)
-    gram = np.asarray(pattern @ outer).reshape(-1, p, p)
+    upper_i, upper_j = np.triu_indices(p)
+    # Only the upper triangle goes through the sparse product (it dominates the cost).
+    upper = np.asarray(pattern @ (feats[:, upper_i] * feats[:, upper_j]))
+    gram = np.empty((upper.shape[0], p, p))
+    gram[:, upper_i, upper_j] = upper
+    gram[:, upper_j, upper_i] = upper
     gram += np.diag(np.r_[np.full(p - 1, reg), bias_reg])
     rhs = np.asarray(targets @ feats)
     sol = np.linalg.solve(gram, rhs[..., None])[..., 0]

@@ -68,7 +68,7 @@ class BiasModel:
         return self.mu + self.row[rows] + self.col[cols]
 
 
-def fit_bias(cells: Cells, reg: float = 1.0, n_iter: int = 25, tol: float = 1e-5) -> BiasModel:
+def fit_bias(cells: Cells, reg: float = 1.0, n_iter: int = 25, tol: float = 1e-4) -> BiasModel:
     """Fit global, row and column biases by alternating ridge updates (closed form per side)."""
     n_rows, n_cols = cells.counts()
     mu = float(cells.values.mean()) if len(cells) else 0.0

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cvzoo.errors import ConfigError
-from cvzoo.predictors.als import fit_als
 from cvzoo.predictors.bias import BiasModel, Cells, fit_bias
 from cvzoo.predictors.progress import fit_progress
 from cvzoo.predictors.selection import (
+    FINAL_SWEEPS,
     Candidate,
     Search,
+    fit_chosen_als,
     plan_folds,
     rank_grid,
     search_als,
@@ -22,7 +23,7 @@ from cvzoo.predictors.selection import (
 from cvzoo.predictors.uncertainty import ColumnScaler, cell_std
 
 METHODS = ("auto", "bias", "als", "boost")
-CV_MAX_CELLS = 200_000
+CV_MAX_CELLS = 60_000
 
 
 @dataclass
@@ -80,6 +81,31 @@ def _choose(search: Search, cells: Cells, method: str) -> Candidate:
     return als if gain.mean() > noise else bias
 
 
+def _choose_scaling(observed: np.ndarray, seed: int) -> tuple[ColumnScaler, str]:
+    """Per-column or one shared scale, whichever the bias model predicts better under CV.
+
+    Errors of both are measured in per-column z units, so the comparison is fair for matrices
+    whose columns have different units; a shared scale keeps row effects additive when the
+    columns are comparable.
+    """
+    per_column = ColumnScaler.fit(observed)
+    errors = {}
+    for name, scaler in (("column", per_column), ("shared", per_column.common())):
+        cells = Cells.from_matrix(scaler.transform(observed))
+        search = plan_folds(cells, seed)
+        if search is None:
+            return per_column, "column"
+        search_bias(cells, search)
+        best = search.best("bias", cells)
+        held = np.isfinite(best.oof)
+        ratio = scaler.scale / per_column.scale
+        resid = (best.oof[held] - cells.values[held]) * ratio[cells.cols[held]]
+        errors[name] = float(np.mean(resid**2))
+    if errors["shared"] < errors["column"]:
+        return per_column.common(), "shared"
+    return per_column, "column"
+
+
 def _search(cells: Cells, method: str, seed: int, progress: bool) -> Candidate | None:
     """Cross-validate on a row subsample of large matrices; out-of-fold values mapped back."""
     if len(cells) <= CV_MAX_CELLS:
@@ -116,17 +142,8 @@ def _fit_final(cells: Cells, chosen: Candidate | None, seed: int, progress: bool
         reg = chosen.params["reg"] if chosen else 1.0
         return fit_bias(cells, reg=reg), None
     p = chosen.params
-    with fit_progress(progress, f"fitting ALS rank {p['rank']}", 40) as tick:
-        model = fit_als(
-            cells,
-            p["rank"],
-            p["reg"],
-            p["bias_reg"],
-            n_iter=40,
-            tol=3e-4,
-            seed=seed,
-            on_iter=lambda i, loss: tick(),
-        )
+    with fit_progress(progress, f"fitting ALS rank {p['rank']}", FINAL_SWEEPS) as tick:
+        model = fit_chosen_als(cells, p, seed, on_iter=lambda i, loss: tick())
     return model.bias, model
 
 
@@ -142,7 +159,7 @@ def complete(
     observed = _check_inputs(observed, method)
     if method == "boost":
         return _load_boost()(observed, row_features, col_features, seed)
-    scaler = ColumnScaler.fit(observed)
+    scaler, scaling = _choose_scaling(observed, seed)
     cells = Cells.from_matrix(scaler.transform(observed))
     chosen = _search(cells, method, seed, progress)
     bias, als = _fit_final(cells, chosen, seed, progress)
@@ -155,7 +172,7 @@ def complete(
             *(als.row_factors, als.col_factors),
         )
         result.loss_curve = list(als.loss_curve)
-    result.params = dict(chosen.params) if chosen else {"reg": 1.0}
+    result.params = {**(chosen.params if chosen else {"reg": 1.0}), "scaling": scaling}
     return _with_features(result, observed, method, seed, row_features, col_features)
 
 

@@ -89,7 +89,13 @@ def complete_records(
     )
     title = f"{metric} by {rows} × {cols}: completed"
     paths["completed_png"] = plot_completion(
-        out_dir / "matrix_completed.png", comp, matrix.values, matrix.rows, matrix.cols, title
+        out_dir / "matrix_completed.png",
+        comp,
+        matrix.values,
+        matrix.rows,
+        matrix.cols,
+        title,
+        (rows, cols),
     )
     npz, meta = save_embeddings(out_dir / "matrix_completed_embeddings", comp, matrix)
     paths["embeddings_npz"], paths["embeddings_json"] = npz, meta

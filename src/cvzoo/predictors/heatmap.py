@@ -49,20 +49,31 @@ def _draw_matrix(fig, ax, cax_obs, cax_pred, comp, known, rows, cols) -> None:
     fig.colorbar(pred, cax=cax_pred).set_label("predicted")
 
 
-def _draw_strip(ax, emb: np.ndarray | None, vertical: bool) -> None:
-    """Row embeddings as a vertical strip (R x k) or column embeddings as a horizontal one."""
-    if emb is None or emb.size == 0:
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, "no embeddings\n(bias model)", ha="center", va="center", fontsize=7,
-                transform=ax.transAxes)  # fmt: skip
-        return
+def _strip_data(comp: Completion, axis: int) -> tuple[np.ndarray, str]:
+    """ALS factors of the rows (axis 1) or columns (axis 0), else their additive effects."""
+    emb = comp.row_embeddings if axis == 1 else comp.col_embeddings
+    if emb is not None and emb.size:
+        return emb, "factor"
+    effect = comp.mean.mean(axis=axis) - comp.mean.mean()
+    return effect[:, None], "effect"
+
+
+def _draw_strip(ax, comp: Completion, vertical: bool) -> None:
+    """Row embeddings as a vertical strip (R x k) right of the matrix, columns' (k x C) above."""
+    emb, what = _strip_data(comp, axis=1 if vertical else 0)
     data = emb if vertical else emb.T
     bound = float(np.abs(data).max()) or 1.0
     ax.imshow(data, cmap=EMBEDDING_CMAP, vmin=-bound, vmax=bound, aspect="auto")
-    ax.set_xticks([]) if not vertical else ax.set_xticks(range(emb.shape[1]))
-    ax.set_yticks([]) if vertical else ax.set_yticks(range(emb.shape[1]))
+    ticks = range(emb.shape[1]) if what == "factor" else []
+    if vertical:
+        ax.set_xticks(ticks)
+        ax.set_yticks([])
+        ax.set_xlabel(f"row {what}", fontsize=7)
+    else:
+        ax.set_yticks(ticks)
+        ax.set_xticks([])
+        ax.set_ylabel(f"col {what}", fontsize=7)
     ax.tick_params(labelsize=6)
-    (ax.set_xlabel if vertical else ax.set_ylabel)("factor", fontsize=7)
 
 
 def _draw_loss(ax, curve: list[float], method: str) -> None:
@@ -86,6 +97,7 @@ def plot_completion(
     rows: list[str],
     cols: list[str],
     title: str = "",
+    axis_names: tuple[str, str] = ("row", "column"),
 ) -> Path:
     """Save the completed matrix with embedding strips and the loss curve under it as PNG."""
     from matplotlib.figure import Figure
@@ -93,19 +105,21 @@ def plot_completion(
     known = np.isfinite(observed)
     n_rows, n_cols = comp.mean.shape
     big = comp.mean.size > ANNOTATE_UP_TO
-    width = 4.0 + (0.25 if big else 0.9) * min(n_cols, 40)
-    height = 4.5 + (0.12 if big else 0.45) * min(n_rows, 60)
-    fig = Figure(figsize=(width, height), dpi=110)
-    grid = fig.add_gridspec(
-        3, 4, height_ratios=[1.2, max(n_rows, 4) / 4, 2.2], width_ratios=[1.2, 8, 0.3, 0.3],
-        hspace=0.35, wspace=0.12,
-    )  # fmt: skip
-    ax = fig.add_subplot(grid[1, 1])
-    _draw_matrix(fig, ax, fig.add_subplot(grid[1, 2]), fig.add_subplot(grid[1, 3]), comp,
+    main_w = max((0.2 if big else 0.9) * min(n_cols, 60), 3.0)
+    main_h = max((0.1 if big else 0.45) * min(n_rows, 80), 2.0)
+    widths = [main_w, 0.9, 0.25, 0.9, 0.25]
+    fig = Figure(figsize=(sum(widths) + 2.5, main_h + 6.0), dpi=110)
+    outer = fig.add_gridspec(2, 1, height_ratios=[main_h + 0.9, 2.2], hspace=0.35)
+    grid = outer[0].subgridspec(2, 5, height_ratios=[0.9, main_h], width_ratios=widths,
+                                hspace=0.04, wspace=0.08)  # fmt: skip
+    ax = fig.add_subplot(grid[1, 0])
+    _draw_matrix(fig, ax, fig.add_subplot(grid[1, 2]), fig.add_subplot(grid[1, 4]), comp,
                  known, rows, cols)  # fmt: skip
-    _draw_strip(fig.add_subplot(grid[1, 0]), comp.row_embeddings, vertical=True)
-    _draw_strip(fig.add_subplot(grid[0, 1]), comp.col_embeddings, vertical=False)
-    _draw_loss(fig.add_subplot(grid[2, 1]), comp.loss_curve, comp.method)
+    ax.set_ylabel(axis_names[0])
+    ax.set_xlabel(axis_names[1])
+    _draw_strip(fig.add_subplot(grid[1, 1]), comp, vertical=True)
+    _draw_strip(fig.add_subplot(grid[0, 0]), comp, vertical=False)
+    _draw_loss(fig.add_subplot(outer[1]), comp.loss_curve, comp.method)
     params = ", ".join(f"{k}={v}" for k, v in comp.params.items())
     fig.suptitle(
         f"{title}\nblue: observed ({int(known.sum())}), orange: predicted ({int((~known).sum())})"

@@ -16,11 +16,15 @@ from cvzoo.predictors.als import AlsModel, Layout, fit_als, init_als
 from cvzoo.predictors.bias import Cells, fit_bias
 
 BIAS_REGS = (0.3, 1.0, 3.0, 10.0)
-ALS_REGS = (0.3, 1.0, 3.0, 10.0, 30.0)
+ALS_REGS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 ALS_RANKS = (1, 2, 4, 8, 16, 32)
 MIN_CELLS_FOR_CV = 8
 N_FOLDS = 5
 ALL_FOLDS_UP_TO = 20_000
+PATH_START = 1.0
+FINAL_SWEEPS = 30
+FINAL_TOL = 1e-3
+SMALL_CELLS = 20_000  # below this, ALS sweeps are cheap: run more of them
 
 
 @dataclass
@@ -103,17 +107,55 @@ def search_bias(cells: Cells, search: Search) -> None:
 def _als_path(
     train: Cells, held: Cells, rank: int, bias_reg: float, seed: int
 ) -> dict[float, np.ndarray]:
-    """Fit one split along the regularisation path (warm starts) and predict the held cells."""
+    """Fit one split along the regularisation path and predict the held cells.
+
+    The path starts at ``PATH_START`` and warm-starts towards weaker regularisation (where
+    ALS converges slowly from scratch), then from the start towards stronger regularisation
+    (walking upwards from collapsed factors would never revive them).
+    """
     layout = Layout(train)
-    model: AlsModel = init_als(train, rank, bias_reg, seed)
+    start = init_als(train, rank, bias_reg, seed)
+    small = len(train) <= SMALL_CELLS
+    first, later = (30, 10) if small else (6, 3)
+    down = [r for r in ALS_REGS if r <= PATH_START][::-1]
+    up = [r for r in ALS_REGS if r > PATH_START]
     preds = {}
-    for i, reg in enumerate(ALS_REGS):
-        sweeps = 6 if i == 0 else 3
-        model = fit_als(
-            train, rank, reg, bias_reg, sweeps, init=model, layout=layout, track_loss=False
-        )
-        preds[reg] = model.predict_at(held.rows, held.cols)
+    for branch in (down, up):
+        model: AlsModel = start
+        for reg in branch:
+            sweeps = first if model is start and branch is down else later
+            model = fit_als(
+                train, rank, reg, bias_reg, sweeps, init=model, layout=layout, track_loss=False
+            )
+            preds[reg] = model.predict_at(held.rows, held.cols)
+            if reg == PATH_START:
+                start = model
     return preds
+
+
+def path_to(reg: float) -> list[float]:
+    """Regularisations walked from ``PATH_START`` to ``reg`` (both included) on the grid."""
+    if reg <= PATH_START:
+        return [r for r in ALS_REGS if reg <= r <= PATH_START][::-1]
+    return [r for r in ALS_REGS if PATH_START <= r <= reg]
+
+
+def fit_chosen_als(
+    cells: Cells,
+    params: dict,
+    seed: int,
+    on_iter: Callable[[int, float], None] | None = None,
+) -> AlsModel:
+    """Refit the chosen ALS on all cells along the same warm-started path, then converge."""
+    layout = Layout(cells)
+    rank, bias_reg = params["rank"], params["bias_reg"]
+    model = init_als(cells, rank, bias_reg, seed)
+    first, later = (30, 10) if len(cells) <= SMALL_CELLS else (6, 3)
+    for i, reg in enumerate(path_to(params["reg"])[:-1]):
+        model = fit_als(cells, rank, reg, bias_reg, first if i == 0 else later, init=model,
+                        layout=layout, track_loss=False)  # fmt: skip
+    return fit_als(cells, rank, params["reg"], bias_reg, n_iter=FINAL_SWEEPS, tol=FINAL_TOL,
+                   init=model, layout=layout, on_iter=on_iter)  # fmt: skip
 
 
 def search_als(
