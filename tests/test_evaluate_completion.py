@@ -1,0 +1,69 @@
+"""Honest evaluation: hide cells of a full matrix, predict them, score on per-column z-scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cvzoo.cli import main
+from cvzoo.predictors.evaluation import evaluate_completion, hide_cells, score_completion
+
+SFDA = Path(__file__).parent / "data" / "matrices" / "sfda_supervised_finetune_top1.csv"
+
+
+def test_hide_cells_keeps_the_fraction_and_every_row_and_column():
+    known = np.ones((11, 11), dtype=bool)
+    known[0, :5] = False
+    for frac in (0.1, 0.2, 0.3):
+        keep = hide_cells(known, frac, np.random.default_rng(0))
+        assert keep.any(axis=0).all() and keep.any(axis=1).all()
+        assert not (keep & ~known).any()
+        # Exact once the fraction exceeds what covering every row and column needs (<= 22).
+        assert keep.sum() >= round(frac * known.sum())
+        assert keep.sum() == round(frac * known.sum()) or keep.sum() <= 22
+
+
+def test_perfect_prediction_scores_zero_error_full_rank_correlation_and_no_regret():
+    truth = np.random.default_rng(0).normal(size=(20, 4))
+    hidden = np.random.default_rng(1).random(truth.shape) < 0.5
+    score = score_completion(truth, truth.copy(), hidden)
+    assert score.nrmse == 0 and score.spearman == pytest.approx(1) and score.regret == 0
+    constant = score_completion(truth, np.zeros_like(truth), hidden)
+    assert constant.spearman == 0 and constant.nrmse > 0.5
+
+
+def test_lower_is_better_ranks_by_the_minimum():
+    errors = np.array([[0.1, 0.5], [0.3, 0.2], [0.4, 0.9], [0.2, 0.4]])
+    rows = evaluate_completion(errors, [0.5], seeds=2, lower_is_better=True)
+    by_method = {row["method"]: row for row in rows}
+    assert set(by_method) == {"global_mean", "bias", "als", "auto"}
+    assert all(row["regret"] is None or row["regret"] >= 0 for row in rows)
+
+
+def test_cli_evaluate_completion_json_on_a_real_matrix(capsys):
+    argv = ["evaluate-completion", str(SFDA), "--frac", "0.3", "--seeds", "2", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {row["method"]: row for row in out["results"]}
+    assert out["shape"] == [11, 11] and set(rows) == {"global_mean", "bias", "als", "auto"}
+    assert rows["bias"]["nrmse"] < rows["global_mean"]["nrmse"]
+    assert rows["auto"]["nrmse"] <= rows["bias"]["nrmse"] + 1e-9
+    assert -1 <= rows["auto"]["spearman"] <= 1 and rows["auto"]["regret"] >= 0
+
+
+def test_cli_evaluate_completion_table_and_excluded_columns(capsys):
+    argv = ["evaluate-completion", str(SFDA), "--frac", "0.3", "--seeds", "1",
+            "--exclude-cols", "voc2007", "sun397"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "(11×9)" in out and "nRMSE" in out and "global_mean" in out
+
+
+def test_cli_evaluate_completion_unknown_column_is_one_error_line(capsys):
+    argv = ["evaluate-completion", str(SFDA), "--exclude-cols", "params"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no column 'params' to exclude" in err
