@@ -24,6 +24,7 @@ from cvzoo.predictors.uncertainty import ColumnScaler, cell_std
 
 METHODS = ("auto", "bias", "als", "boost")
 CV_MAX_CELLS = 60_000
+MIN_HELD_TO_SWITCH = 50
 
 
 @dataclass
@@ -76,20 +77,30 @@ def _choose(search: Search, cells: Cells, method: str) -> Candidate:
         return bias
     if method == "als":
         return als
-    gain = bias.sq_errors(cells) - als.sq_errors(cells)
-    noise = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else np.inf
-    return als if gain.mean() > noise else bias
+    return als if clearly_better(bias.sq_errors(cells), als.sq_errors(cells)) else bias
+
+
+def clearly_better(base_errors: np.ndarray, new_errors: np.ndarray) -> bool:
+    """True when paired CV errors favour the new model by more than one standard error.
+
+    With fewer than ``MIN_HELD_TO_SWITCH`` held-out cells the comparison is too noisy (the
+    best of many ALS configurations wins on noise alone), so the simpler model stays.
+    """
+    gain = base_errors - new_errors
+    if gain.size < MIN_HELD_TO_SWITCH:
+        return False
+    return bool(gain.mean() > gain.std(ddof=1) / np.sqrt(gain.size))
 
 
 def _choose_scaling(observed: np.ndarray, seed: int) -> tuple[ColumnScaler, str]:
-    """Per-column or one shared scale, whichever the bias model predicts better under CV.
+    """Per-column scales, or one shared scale when the bias model clearly predicts better with it.
 
     Errors of both are measured in per-column z units, so the comparison is fair for matrices
     whose columns have different units; a shared scale keeps row effects additive when the
     columns are comparable.
     """
     per_column = ColumnScaler.fit(observed)
-    errors = {}
+    errors: dict[str, np.ndarray] = {}
     for name, scaler in (("column", per_column), ("shared", per_column.common())):
         cells = Cells.from_matrix(scaler.transform(observed))
         search = plan_folds(cells, seed)
@@ -100,8 +111,8 @@ def _choose_scaling(observed: np.ndarray, seed: int) -> tuple[ColumnScaler, str]
         held = np.isfinite(best.oof)
         ratio = scaler.scale / per_column.scale
         resid = (best.oof[held] - cells.values[held]) * ratio[cells.cols[held]]
-        errors[name] = float(np.mean(resid**2))
-    if errors["shared"] < errors["column"]:
+        errors[name] = resid**2
+    if clearly_better(errors["column"], errors["shared"]):
         return per_column.common(), "shared"
     return per_column, "column"
 
@@ -127,7 +138,8 @@ def _search_all(cells: Cells, method: str, seed: int, progress: bool) -> Candida
     if search is None:
         return None
     search_bias(cells, search)
-    ranks = rank_grid(cells) if method in ("als", "auto") else []
+    enough = method == "als" or (search.folds >= 0).sum() >= MIN_HELD_TO_SWITCH
+    ranks = rank_grid(cells) if method in ("als", "auto") and enough else []
     if ranks:
         bias_reg = search.best("bias", cells).params["reg"]
         steps = len(ranks) * len(search.evaluated)
