@@ -80,7 +80,7 @@ def _draw_loss(ax, curve: list[float], method: str) -> None:
     """ALS objective per sweep (or a note when the model has no iterative training)."""
     if not curve:
         ax.set_axis_off()
-        ax.text(0.5, 0.5, f"{method} model: closed form, no training curve", ha="center",
+        ax.text(0.5, 0.5, f"{method} model: no ALS training curve", ha="center",
                 va="center", transform=ax.transAxes)  # fmt: skip
         return
     ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3)
