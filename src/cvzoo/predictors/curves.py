@@ -1,164 +1,177 @@
-"""Learning curves: fit metric-vs-training-size points, extrapolate with intervals, size for a target.
+"""Learning curves: fit metric-vs-size points, extrapolate with intervals, size for a target.
 
-Two monotone families in ``u = log(size)``:
-
-- ``logistic`` (4 parameters, equivalent to MMF4): ``c + (a - c) / (1 + (x / x0) ** d)``,
-- ``power`` (3 parameters): ``a - b * x ** (-c)``.
-
-Both are fitted by bounded least squares from several starts, with a weak prior on the shape
-parameters so that fits on 3-4 points stay sane; the family is chosen by leave-last-out error
-(fit on all but the largest size, predict it).
+The family (``logistic`` or ``power``, see ``curve_models``) is chosen by leave-last-out error: fit
+on all but the largest size, predict it. Intervals combine the noise around the fit, the two
+families' disagreement and the leave-last-out error scaled by the extrapolation distance, so they
+widen the further a prediction lies from the data (about 90 % coverage on LCDB curves).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from cvzoo.errors import DataError
+from cvzoo.predictors.curve_models import FAMILIES, fit_family, trend_sign, value_bounds
 
 MIN_SIZES = 3
+MAX_LOG_SIZE = 50.0  # sizes searched for a target: 1 .. e^50
+Z_INTERVAL = 1.645  # two-sided 90 %
+STEP_INFLATION = 1.5  # leave-last-out error understates longer extrapolations (LCDB: 90 % cover)
+MIN_STEP = math.log(2.0)  # dense grids: count extrapolation in doublings at least
 
 
-@dataclass(frozen=True)
-class Family:
-    """A curve family: prediction in log-size, parameter bounds, starts and a weak shape prior."""
-
-    name: str
-    predict: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    bounds: Callable[[tuple[float, float], np.ndarray], tuple[np.ndarray, np.ndarray]]
-    starts: Callable[[np.ndarray, np.ndarray, tuple[float, float]], list[np.ndarray]]
-    prior: Callable[[np.ndarray], np.ndarray]
-    public: Callable[[np.ndarray], dict[str, float]]
-
-
-def _logistic(u: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """``c + (a - c) / (1 + exp(d * (u - u0)))`` with ``t = (a, c, u0, d)``."""
-    a, c, u0, d = t
-    z = np.clip(d * (u - u0), -60.0, 60.0)
-    return c + (a - c) / (1.0 + np.exp(z))
+def _check_points(sizes: np.ndarray, metrics: np.ndarray) -> None:
+    """Raise a one-line ``DataError`` unless the points can carry a curve."""
+    if sizes.shape != metrics.shape or sizes.ndim != 1:
+        raise DataError("sizes and metrics must be two 1-D arrays of the same length")
+    if not (np.all(np.isfinite(sizes)) and np.all(np.isfinite(metrics))):
+        raise DataError("learning-curve points must be finite numbers; drop rows with NaN or inf")
+    if np.any(sizes <= 0):
+        raise DataError(f"training-set sizes must be positive, got {sizes.min():g}")
+    distinct = np.unique(sizes).size
+    if sizes.size < MIN_SIZES or distinct < MIN_SIZES:
+        raise DataError(
+            f"need at least {MIN_SIZES} points at {MIN_SIZES} different training-set sizes, "
+            f"got {sizes.size} points at {distinct} sizes; add runs at more dataset.fraction values"
+        )
 
 
-def _logistic_bounds(vb: tuple[float, float], u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and asymptote inside the value bounds, inflection within a wide band around the data."""
-    lo, hi = vb
-    return (
-        np.array([lo, lo, u.min() - 8.0, 0.05]),
-        np.array([hi, hi, u.max() + 8.0, 8.0]),
-    )
+def _fit_all(u: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Fit every family on ``(u, y)``."""
+    vb = value_bounds(y)
+    return {name: fit_family(fam, u, y, vb) for name, fam in FAMILIES.items()}
 
 
-def _logistic_starts(u: np.ndarray, y: np.ndarray, vb: tuple[float, float]) -> list[np.ndarray]:
-    """Starts spread over where the inflection and the asymptote may be."""
-    lo, hi = vb
-    first, last = y[np.argmin(u)], y[np.argmax(u)]
-    span = max(abs(last - first), 1e-3 * max(hi - lo, 1.0))
-    sign = 1.0 if last >= first else -1.0
-    starts = []
-    for gain in (0.5, 2.0):
-        c = float(np.clip(last + sign * gain * span, lo, hi))
-        a = float(np.clip(first - sign * span, lo, hi))
-        for u0 in (u.min(), 0.5 * (u.min() + u.max()), u.max() + 1.0):
-            for d in (0.7, 1.5):
-                starts.append(np.array([a, c, u0, d]))
-    return starts
+def _leave_last_out(u: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Error of each family predicting the mean metric at the largest size from the rest."""
+    last = u == u.max()
+    fits = _fit_all(u[~last], y[~last])
+    truth = float(np.mean(y[last]))
+    return {
+        n: abs(float(FAMILIES[n].predict(np.array([u.max()]), t)[0]) - truth)
+        for n, t in fits.items()
+    }
 
 
-def _logistic_public(t: np.ndarray) -> dict[str, float]:
-    """User-facing parameters ``a, c, x0, d``."""
-    return {"a": t[0], "c": t[1], "x0": math.exp(t[2]), "d": t[3]}
+@dataclass
+class LearningCurve:
+    """A fitted learning curve: the chosen family, its parameters and its interval ingredients.
+
+    The interval half-width at size ``x`` is ``z`` times the root of the sum of squares of the noise
+    around the fit, the disagreement between the two families, and the leave-last-out error
+    multiplied by how many leave-last-out steps (in log-size) ``x`` lies outside the data.
+    """
+
+    model: str
+    fits: dict[str, np.ndarray]
+    loo_errors: dict[str, float]
+    sizes: np.ndarray
+    metrics: np.ndarray
+    bounds: tuple[float, float]
+    noise: float
+    step: float
+    sign: float
+
+    @property
+    def params(self) -> dict[str, float]:
+        """User-facing parameters of the chosen family."""
+        return {k: float(v) for k, v in FAMILIES[self.model].public(self.fits[self.model]).items()}
+
+    @property
+    def asymptote(self) -> float:
+        """The metric the chosen curve tends to with unlimited data."""
+        return FAMILIES[self.model].asymptote(self.fits[self.model])
+
+    def _raw(self, name: str, sizes: np.ndarray) -> np.ndarray:
+        """Prediction of one family, clipped to the value bounds."""
+        u = np.log(np.maximum(np.asarray(sizes, float), 1e-12))
+        return np.clip(FAMILIES[name].predict(u, self.fits[name]), *self.bounds)
+
+    def predict(self, sizes: np.ndarray) -> np.ndarray:
+        """Metric predicted by the chosen family at ``sizes``."""
+        return self._raw(self.model, sizes)
+
+    def std(self, sizes: np.ndarray) -> np.ndarray:
+        """Standard deviation of the prediction at ``sizes`` (grows with extrapolation distance)."""
+        sizes = np.asarray(sizes, float)
+        u, grid = np.log(np.maximum(sizes, 1e-12)), np.log(np.unique(self.sizes))
+        right = max(grid[-1] - grid[-2], MIN_STEP)
+        left = max(grid[1] - grid[0], MIN_STEP)
+        steps = np.maximum(u - grid[-1], 0.0) / right + np.maximum(grid[0] - u, 0.0) / left
+        spread = np.abs(self._raw("logistic", sizes) - self._raw("power", sizes)) / 2.0
+        return np.sqrt(self.noise**2 + spread**2 + (self.step * steps) ** 2)
+
+    def interval(self, sizes: np.ndarray, z: float = Z_INTERVAL) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper ends of the prediction interval at ``sizes``, within the bounds."""
+        mid, half = self.predict(sizes), z * self.std(sizes)
+        return np.clip(mid - half, *self.bounds), np.clip(mid + half, *self.bounds)
 
 
-def _power(u: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """``a - b * exp(-c * u)`` with ``t = (a, b, c)``."""
-    a, b, c = t
-    return a - b * np.exp(np.clip(-c * u, -60.0, 60.0))
+def fit_curve(sizes, metrics) -> LearningCurve:
+    """Fit both families, choose one by leave-last-out error and size its intervals."""
+    sizes, metrics = np.asarray(sizes, float), np.asarray(metrics, float)
+    _check_points(sizes, metrics)
+    order = np.argsort(sizes, kind="stable")
+    sizes, metrics = sizes[order], metrics[order]
+    u = np.log(sizes)
+    fits = _fit_all(u, metrics)
+    loo = _leave_last_out(u, metrics)
+    model = min(loo, key=lambda name: (loo[name], name != "power"))
+    vb = value_bounds(metrics)
+    resid = FAMILIES[model].predict(u, fits[model]) - metrics
+    n, p = metrics.size, fits[model].size
+    noise = float(np.sqrt(np.mean(resid**2) * n / max(n - p, 1)))
+    step = STEP_INFLATION * max(loo[model], noise)
+    sign = trend_sign(u, metrics)
+    return LearningCurve(model, fits, loo, sizes, metrics, vb, noise, step, sign)
 
 
-def _power_bounds(vb: tuple[float, float], u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Asymptote inside the value bounds; ``b`` large enough for any start at the smallest size."""
-    lo, hi = vb
-    scale = (hi - lo) * math.exp(3.0 * max(u.min(), 0.0)) + 1.0
-    return np.array([lo, -scale, 0.01]), np.array([hi, scale, 3.0])
+@dataclass
+class TargetSize:
+    """Training-set size at which the curve reaches a target (``high`` None: unbounded)."""
+
+    reachable: bool
+    asymptote: float
+    size: float | None = None
+    low: float | None = None
+    high: float | None = None
 
 
-def _power_starts(u: np.ndarray, y: np.ndarray, vb: tuple[float, float]) -> list[np.ndarray]:
-    """Starts with several exponents and asymptotes beyond the last value."""
-    lo, hi = vb
-    first, last = y[np.argmin(u)], y[np.argmax(u)]
-    span = max(abs(last - first), 1e-3 * max(hi - lo, 1.0))
-    sign = 1.0 if last >= first else -1.0
-    starts = []
-    for gain in (0.2, 1.0):
-        a = float(np.clip(last + sign * gain * span, lo, hi))
-        for c in (0.1, 0.4, 1.0):
-            b = (a - first) * math.exp(c * u.min())
-            bl, bh = _power_bounds(vb, u)
-            starts.append(np.clip(np.array([a, b, c]), bl + 1e-9, bh - 1e-9))
-    return starts
+def _first_crossing(u: np.ndarray, gap: np.ndarray) -> float | None:
+    """Log-size where ``gap`` (signed distance past the target) first becomes >= 0, else None."""
+    hit = np.nonzero(gap >= 0.0)[0]
+    if hit.size == 0:
+        return None
+    i = int(hit[0])
+    if i == 0:
+        return float(u[0])
+    frac = -gap[i - 1] / (gap[i] - gap[i - 1])
+    return float(u[i - 1] + frac * (u[i] - u[i - 1]))
 
 
-def _power_public(t: np.ndarray) -> dict[str, float]:
-    """User-facing parameters ``a, b, c``."""
-    return {"a": t[0], "b": t[1], "c": t[2]}
+def size_for_target(curve: LearningCurve, target: float) -> TargetSize:
+    """Smallest training-set size whose predicted metric reaches ``target``, with an interval.
 
-
-FAMILIES: dict[str, Family] = {
-    "logistic": Family(
-        "logistic",
-        _logistic,
-        _logistic_bounds,
-        _logistic_starts,
-        lambda t: np.array([math.log(t[3] / 1.0)]),
-        _logistic_public,
-    ),
-    "power": Family(
-        "power",
-        _power,
-        _power_bounds,
-        _power_starts,
-        lambda t: np.array([math.log(t[2] / 0.5)]),
-        _power_public,
-    ),
-}
-
-
-def value_bounds(y: np.ndarray) -> tuple[float, float]:
-    """Where a metric can lie: [0, 1] or [0, 100] when the data looks like a fraction or a percent."""
-    lo, hi = float(np.min(y)), float(np.max(y))
-    if lo >= 0.0 and hi <= 1.0:
-        return 0.0, 1.0
-    if lo >= 0.0 and hi <= 100.0 and hi > 1.0:
-        return 0.0, 100.0
-    span = max(hi - lo, 1e-6 * max(abs(hi), 1.0))
-    return lo - 3.0 * span, hi + 3.0 * span
-
-
-def fit_family(
-    family: Family, u: np.ndarray, y: np.ndarray, vb: tuple[float, float], prior_weight: float
-) -> np.ndarray:
-    """Best parameters of ``family`` on points ``(u, y)`` over several starts (bounded, robust)."""
-    lower, upper = family.bounds(vb, u)
-    scale = max(float(np.std(y)), 1e-3 * max(vb[1] - vb[0], 1e-9))
-    eps = 1e-9 * (upper - lower)
-
-    def residuals(t: np.ndarray) -> np.ndarray:
-        data = (family.predict(u, t) - y) / scale
-        return np.concatenate([data, prior_weight * family.prior(t)])
-
-    best, best_cost = None, math.inf
-    for start in family.starts(u, y, vb):
-        x0 = np.clip(start, lower + eps, upper - eps)
-        try:
-            sol = least_squares(residuals, x0, bounds=(lower, upper), method="trf", max_nfev=400)
-        except (ValueError, FloatingPointError):
-            continue
-        if np.all(np.isfinite(sol.x)) and sol.cost < best_cost:
-            best, best_cost = sol.x, sol.cost
-    if best is None:  # every start failed: the start itself is a valid (if crude) curve
-        best = np.clip(family.starts(u, y, vb)[0], lower + eps, upper - eps)
-    return best
+    "Reaching" follows the direction the data moves in (up for accuracy, down for a loss). The
+    interval ends are where the optimistic and pessimistic interval bands cross the target.
+    """
+    asym = curve.asymptote
+    if curve.sign * (asym - target) <= 0.0:
+        return TargetSize(False, asym)
+    u = np.linspace(0.0, MAX_LOG_SIZE, 4000)
+    sizes = np.exp(u)
+    low, high = curve.interval(sizes)
+    optimistic, pessimistic = (high, low) if curve.sign > 0 else (low, high)
+    ends = [
+        _first_crossing(u, curve.sign * (band - target))
+        for band in (curve.predict(sizes), optimistic, pessimistic)
+    ]
+    if ends[0] is None:  # approaches the target beyond the grid: report the grid's end
+        ends[0] = MAX_LOG_SIZE
+    point, lo, hi = (None if e is None else float(math.exp(e)) for e in ends)
+    lo = point if lo is None else min(lo, point)
+    hi = None if hi is None else max(hi, point)
+    return TargetSize(True, asym, point, lo, hi)
