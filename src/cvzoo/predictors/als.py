@@ -87,7 +87,7 @@ def _loss(model: AlsModel, cells: Cells, reg: float, bias_reg: float) -> float:
 
 def _top_singular(resid: sp.csr_matrix, rank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Leading ``rank`` singular triplets (dense SVD for small matrices, ARPACK otherwise)."""
-    if min(resid.shape) <= 300 or rank >= min(resid.shape) - 1:
+    if min(resid.shape) <= 60 or rank >= min(resid.shape) - 1:
         u, s, vt = np.linalg.svd(resid.toarray(), full_matrices=False)
         return u[:, :rank], s[:rank], vt[:rank]
     u, s, vt = spla.svds(resid, k=rank, random_state=0)
@@ -95,16 +95,32 @@ def _top_singular(resid: sp.csr_matrix, rank: int) -> tuple[np.ndarray, np.ndarr
     return u[:, order], s[order], vt[order]
 
 
+class SvdStart:
+    """Starting points for ALS of any rank up to ``max_rank``: bias model + residual SVD.
+
+    The SVD of the zero-filled residuals (rescaled by the density) is computed once and
+    truncated per rank, so a rank sweep pays for one decomposition.
+    """
+
+    def __init__(self, cells: Cells, max_rank: int, bias_reg: float) -> None:
+        self.bias = fit_bias(cells, reg=bias_reg)
+        resid = cells.values - self.bias.predict_at(cells.rows, cells.cols)
+        density = max(len(cells) / (cells.shape[0] * cells.shape[1]), 1e-12)
+        matrix = sp.csr_matrix((resid / density, (cells.rows, cells.cols)), shape=cells.shape)
+        u, s, vt = _top_singular(matrix, max_rank)
+        root = np.sqrt(s * density)
+        self.row_factors, self.col_factors = u * root, vt.T * root
+
+    def model(self, rank: int, seed: int) -> AlsModel:
+        """The starting model of the given rank (tiny jitter breaks exact symmetries)."""
+        jitter = np.random.default_rng(seed).normal(0, 1e-3, (len(self.row_factors), rank))
+        rows = self.row_factors[:, :rank] + jitter
+        return AlsModel(self.bias, rows, self.col_factors[:, :rank].copy())
+
+
 def init_als(cells: Cells, rank: int, bias_reg: float, seed: int) -> AlsModel:
     """Start from the fitted bias model and the SVD of its zero-filled, rescaled residuals."""
-    bias = fit_bias(cells, reg=bias_reg)
-    resid = cells.values - bias.predict_at(cells.rows, cells.cols)
-    density = max(len(cells) / (cells.shape[0] * cells.shape[1]), 1e-12)
-    matrix = sp.csr_matrix((resid / density, (cells.rows, cells.cols)), shape=cells.shape)
-    u, s, vt = _top_singular(matrix, rank)
-    root = np.sqrt(s * density)
-    jitter = np.random.default_rng(seed).normal(0, 1e-3, (cells.shape[0], rank))
-    return AlsModel(bias, u * root + jitter, vt.T * root)
+    return SvdStart(cells, rank, bias_reg).model(rank, seed)
 
 
 def fit_als(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cvzoo.predictors.als import AlsModel, Layout, fit_als, init_als
+from cvzoo.predictors.als import AlsModel, Layout, SvdStart, fit_als, init_als
 from cvzoo.predictors.bias import Cells, fit_bias
 
 BIAS_REGS = (0.3, 1.0, 3.0, 10.0)
@@ -20,11 +20,11 @@ ALS_REGS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 ALS_RANKS = (1, 2, 4, 8, 16, 32)
 MIN_CELLS_FOR_CV = 8
 N_FOLDS = 5
-ALL_FOLDS_UP_TO = 20_000
+ALL_FOLDS_UP_TO = 5_000  # larger matrices: one fold is enough held-out cells
 PATH_START = 1.0
 FINAL_SWEEPS = 30
 FINAL_TOL = 1e-3
-SMALL_CELLS = 20_000  # below this, ALS sweeps are cheap: run more of them
+CHEAP_WORK = 200_000  # cells x (rank + 1)^2 below which ALS sweeps are cheap: run more
 
 
 @dataclass
@@ -104,19 +104,31 @@ def search_bias(cells: Cells, search: Search) -> None:
         search.candidates.append(Candidate("bias", {"reg": reg}, oof))
 
 
-def _als_path(
-    train: Cells, held: Cells, rank: int, bias_reg: float, seed: int
-) -> dict[float, np.ndarray]:
+def sweeps_per_step(n_cells: int, rank: int) -> tuple[int, int]:
+    """ALS sweeps for the first and each later step of a path: many when sweeps are cheap."""
+    return (30, 10) if n_cells * (rank + 1) ** 2 <= CHEAP_WORK else (6, 3)
+
+
+@dataclass
+class _Split:
+    """One training/held-out split with what every rank reuses: layout and SVD start."""
+
+    train: Cells
+    held: Cells
+    layout: Layout
+    start: SvdStart
+
+
+def _als_path(split: _Split, rank: int, bias_reg: float, seed: int) -> dict[float, np.ndarray]:
     """Fit one split along the regularisation path and predict the held cells.
 
     The path starts at ``PATH_START`` and warm-starts towards weaker regularisation (where
     ALS converges slowly from scratch), then from the start towards stronger regularisation
     (walking upwards from collapsed factors would never revive them).
     """
-    layout = Layout(train)
-    start = init_als(train, rank, bias_reg, seed)
-    small = len(train) <= SMALL_CELLS
-    first, later = (30, 10) if small else (6, 3)
+    train, held, layout = split.train, split.held, split.layout
+    start = split.start.model(rank, seed)
+    first, later = sweeps_per_step(len(train), rank)
     down = [r for r in ALS_REGS if r <= PATH_START][::-1]
     up = [r for r in ALS_REGS if r > PATH_START]
     preds = {}
@@ -150,7 +162,7 @@ def fit_chosen_als(
     layout = Layout(cells)
     rank, bias_reg = params["rank"], params["bias_reg"]
     model = init_als(cells, rank, bias_reg, seed)
-    first, later = (30, 10) if len(cells) <= SMALL_CELLS else (6, 3)
+    first, later = sweeps_per_step(len(cells), rank)
     for i, reg in enumerate(path_to(params["reg"])[:-1]):
         model = fit_als(cells, rank, reg, bias_reg, first if i == 0 else later, init=model,
                         layout=layout, track_loss=False)  # fmt: skip
@@ -167,10 +179,16 @@ def search_als(
 ) -> None:
     """Add out-of-fold ALS predictions over ranks x regs; stop once a larger rank stops helping."""
     best_prev = np.inf
-    for rank in rank_grid(cells):
+    ranks = rank_grid(cells)
+    splits: dict[int, _Split] = {}
+    for rank in ranks:
         oof = {reg: search.empty_oof(len(cells)) for reg in ALS_REGS}
-        for held in search.splits():
-            preds = _als_path(cells.subset(~held), cells.subset(held), rank, bias_reg, seed)
+        for i, held in enumerate(search.splits()):
+            if i not in splits:
+                train = cells.subset(~held)
+                start = SvdStart(train, max(ranks), bias_reg)
+                splits[i] = _Split(train, cells.subset(held), Layout(train), start)
+            preds = _als_path(splits[i], rank, bias_reg, seed)
             for reg, p in preds.items():
                 oof[reg][held] = p
             if tick is not None:
