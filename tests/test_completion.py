@@ -206,12 +206,12 @@ def test_1000_by_1000_at_10_percent_fits_within_the_time_budget():
     import time
 
     full, keep = sparse_planted(1000, 1000)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: robust to other jobs on a shared machine
     result = complete(np.where(keep, full, np.nan))
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     hidden_rmse = np.sqrt(np.mean((result.mean - full)[~keep] ** 2))
     assert result.method == "als" and hidden_rmse < 0.4  # noise level is 0.3
-    assert elapsed < 4.0  # target 2 s (measured ~1.4 s); slack for a busy shared CPU
+    assert elapsed < 5.0  # target 2 s wall (measured ~1.4 s idle, 2 cores); CPU-time slack
 
 
 @pytest.mark.slow
@@ -220,3 +220,28 @@ def test_10000_by_1000_matrix_works():
     result = complete(np.where(keep, full, np.nan))
     assert np.isfinite(result.mean).all()
     assert np.sqrt(np.mean((result.mean - full)[~keep] ** 2)) < 0.4
+
+
+def fake_boosting(cv_rmse):
+    """A stand-in ``cvzoo.predictors.boosting`` whose predictions are all 42."""
+    import types
+
+    def complete_boost(observed, row_features, col_features, seed):
+        full = np.full(observed.shape, 42.0)
+        return Completion(np.where(np.isnan(observed), full, observed), full / 10, "boost", cv_rmse)
+
+    return types.SimpleNamespace(complete_boost=complete_boost)
+
+
+def test_side_features_fill_cold_rows_with_boosting_and_auto_can_pick_it(monkeypatch):
+    full, keep = planted(seed=5)
+    observed = np.where(keep, full, np.nan)
+    observed[3] = np.nan
+    features = np.arange(60.0)[:, None]
+    monkeypatch.setitem(sys.modules, "cvzoo.predictors.boosting", fake_boosting(1e9))
+    result = complete(observed, method="als", row_features=features)
+    assert result.method == "als" and (result.mean[3] == 42).all()
+    assert (result.mean[4][np.isnan(observed[4])] != 42).all()
+    monkeypatch.setitem(sys.modules, "cvzoo.predictors.boosting", fake_boosting(1e-9))
+    assert complete(observed, method="auto", row_features=features).method == "boost"
+    assert complete(observed, method="boost", row_features=features).method == "boost"

@@ -179,10 +179,8 @@ def complete(
     oof = chosen.oof if chosen is not None else None
     result = _assemble(observed, scaler, cells, pred, oof, bias)
     if als is not None:
-        result.method, result.row_embeddings, result.col_embeddings = (
-            "als",
-            *(als.row_factors, als.col_factors),
-        )
+        result.method = "als"
+        result.row_embeddings, result.col_embeddings = als.row_factors, als.col_factors
         result.loss_curve = list(als.loss_curve)
     result.params = {**(chosen.params if chosen else {"reg": 1.0}), "scaling": scaling}
     return _with_features(result, observed, method, seed, row_features, col_features)
@@ -204,7 +202,13 @@ def _assemble(observed, scaler, cells, pred_z, oof, bias: BiasModel) -> Completi
 
 def _with_features(result, observed, method, seed, row_features, col_features) -> Completion:
     """Use boosting for auto (when better) and for rows/columns that have no observation."""
-    if row_features is None and col_features is None:
+    known = np.isfinite(observed)
+    cold = np.zeros_like(known)
+    if row_features is not None:
+        cold |= ~known.any(axis=1)[:, None]
+    if col_features is not None:
+        cold |= ~known.any(axis=0)[None, :]
+    if (row_features is None and col_features is None) or (method != "auto" and not cold.any()):
         return result
     try:
         complete_boost = _load_boost()
@@ -214,12 +218,6 @@ def _with_features(result, observed, method, seed, row_features, col_features) -
     boosted = complete_boost(observed, row_features, col_features, seed)
     if method == "auto" and np.isfinite(boosted.cv_rmse) and boosted.cv_rmse < result.cv_rmse:
         return boosted
-    known = np.isfinite(observed)
-    cold = np.zeros_like(known)
-    if row_features is not None:
-        cold |= ~known.any(axis=1)[:, None]
-    if col_features is not None:
-        cold |= ~known.any(axis=0)[None, :]
     result.mean[cold], result.std[cold] = boosted.mean[cold], boosted.std[cold]
     if cold.any():
         result.params["cold_start"] = "boost"
