@@ -106,21 +106,53 @@ def side_features(
     return np.hstack(parts)
 
 
+def _als_part(row: bool, col: bool, rank: int = ALS_RANK) -> np.ndarray:
+    """Indices of the ALS features that depend on the row and/or the column."""
+    parts = []
+    if row:
+        parts += [*range(rank), 2 * rank, 2 * rank + 2]
+    if col:
+        parts += [*range(rank, 2 * rank), 2 * rank + 1, 2 * rank + 2]
+    return np.array(sorted(set(parts)), dtype=int)
+
+
+def _fit_predict(x_train, y_train, x_query, seed: int, n_models: int) -> np.ndarray:
+    """Predictions (n_models, n_query) of an ensemble of boosters (bagging when n_models > 1)."""
+    preds = []
+    for k in range(n_models):
+        model = lgbm_regressor(seed + k, len(y_train), bagging=n_models > 1)
+        model.fit(x_train, y_train)
+        preds.append(model.predict(x_query))
+    return np.array(preds)
+
+
 def _train_and_predict(
     cells: Cells, query: tuple[np.ndarray, np.ndarray], side, seed: int, n_models: int
 ) -> np.ndarray:
-    """Predictions (n_models, n_query) of boosters trained on ``cells`` (standardized values)."""
+    """Predictions (n_models, n_query) of boosters trained on ``cells`` (standardized values).
+
+    Query cells whose row or column has no observation miss some ALS features; they are
+    predicted by a booster trained with the same features blanked, so it learned that case.
+    """
     q_rows, q_cols = query
     if len(cells) < MIN_CELLS:
         return np.full((n_models, len(q_rows)), cells.values.mean() if len(cells) else 0.0)
-    x_train = np.hstack([side(cells.rows, cells.cols), oof_als_features(cells, seed)])
+    x_side = side(cells.rows, cells.cols)
+    x_train = np.hstack([x_side, oof_als_features(cells, seed)])
     x_query = np.hstack([side(q_rows, q_cols), als_features(cells, q_rows, q_cols, seed)])
-    preds = []
-    for k in range(n_models):
-        model = lgbm_regressor(seed + k, len(cells), bagging=n_models > 1)
-        model.fit(x_train, cells.values)
-        preds.append(model.predict(x_query))
-    return np.array(preds)
+    n_rows, n_cols = cells.counts()
+    cold_row, cold_col = n_rows[q_rows] == 0, n_cols[q_cols] == 0
+    preds = np.empty((n_models, len(q_rows)))
+    for blank_row in (False, True):
+        for blank_col in (False, True):
+            group = (cold_row == blank_row) & (cold_col == blank_col)
+            if not group.any():
+                continue
+            train = x_train.copy()
+            blank = _als_part(blank_row, blank_col)
+            train[:, x_side.shape[1] + blank] = np.nan
+            preds[:, group] = _fit_predict(train, cells.values, x_query[group], seed, n_models)
+    return preds
 
 
 def _cv_rmse(cells: Cells, side, seed: int) -> float:
