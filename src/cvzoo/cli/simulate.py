@@ -8,11 +8,10 @@ import sys
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from cvzoo.errors import ConfigError
 from cvzoo.predictors.matrix_io import drop_columns, read_table
-from cvzoo.predictors.simulate import METRICS, STRATEGIES, SimulationResult, simulate
+from cvzoo.predictors.simulate import simulate
 
 
 def parse_budget(text: str) -> float | int:
@@ -67,27 +66,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _table(result: SimulationResult, title: str) -> Table:
-    """The human-readable comparison: one row per budget, guided vs random."""
-    table = Table(title=title)
-    for name in ("budget", "runs", "guided runs used"):
-        table.add_column(name, justify="right")
-    for strategy in STRATEGIES:
-        for metric in METRICS:
-            table.add_column(f"{strategy} {metric}", justify="right")
-    for i, budget in enumerate(result.budget):
-        cells = [str(budget), str(result.runs[i]), f"{result.guided_runs_used[i]:.1f}"]
-        for strategy in STRATEGIES:
-            values = getattr(result, strategy)
-            cells += [
-                f"{values['regret'][i]:.4g}",
-                f"{values['p_within_1pct'][i]:.2f}",
-                f"{values['p_best'][i]:.2f}",
-            ]
-        table.add_row(*cells)
-    return table
-
-
 def run(args: argparse.Namespace) -> int:
     """Read the matrix, replay both strategies, print a table or one JSON object."""
     if args.seeds < 1:
@@ -120,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json()))
     else:
         shape = f"{len(matrix.rows)}x{len(matrix.cols)}"
-        Console().print(_table(result, f"{args.full} ({shape}), {args.seeds} seeds"))
+        print(f"{args.full} ({shape}), {args.seeds} seeds, mean over seeds:\n")
+        print(result.to_markdown())
     print(f"simulated in {result.seconds:.1f} s", file=sys.stderr)
     return 0

@@ -2,7 +2,7 @@
 
 Shared by the offline simulator (``cvzoo simulate``) and the live Hydra sweeper. Cells are
 ``(row, col)`` index pairs; ``observed`` is an (R, C) float matrix with NaN for untrained cells.
-Every score is oriented so that higher is better (``lower_is_better`` negates the values).
+``GuidedSearch`` is the ask/tell driver; the scoring lives in ``cvzoo.predictors.acquisition``.
 """
 
 from __future__ import annotations
@@ -11,15 +11,31 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr
 
 from cvzoo.errors import ConfigError
+from cvzoo.predictors.acquisition import (
+    Cell,
+    acquisition_scores,
+    best_observed,
+    candidate_mask,
+    estimate_regret,
+    oriented,
+    search_std,
+    select_batch,
+    stop_probability,
+)
 
-Cell = tuple[int, int]
-ACQUISITIONS = ("ucb", "ei")
-# After a cell is picked for a batch, the std of its row and column is shrunk by this factor
-# (a cheap stand-in for refitting on the fantasy value), so one batch spreads over the grid.
-BATCH_SHRINK = 0.7
+__all__ = [
+    "GuidedSearch",
+    "estimate_regret",
+    "initial_design",
+    "propose",
+    "resolve_budget",
+    "stop_probability",
+]
+
+# Pseudo-observations at z^2 = 1 behind the search's own calibration of the predicted std.
+CALIBRATION_PRIOR = 3.0
 
 
 def resolve_budget(budget: float | int, n_trainable: int) -> int:
@@ -42,10 +58,19 @@ def resolve_budget(budget: float | int, n_trainable: int) -> int:
     return min(runs, n_trainable)
 
 
-def _least_used(candidates: np.ndarray, use: np.ndarray, rng: np.random.Generator) -> int:
-    """A random candidate among those used the fewest times so far."""
+def _weighted_order(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices in random order, heavier ones earlier on average (Efraimidis-Spirakis keys)."""
+    keys = rng.exponential(size=weights.size) / np.maximum(weights, 1e-12)
+    return np.argsort(keys, kind="stable")
+
+
+def _least_used(
+    candidates: np.ndarray, use: np.ndarray, weights: np.ndarray, rng: np.random.Generator
+) -> int:
+    """A candidate among those used the fewest times so far, drawn proportionally to weight."""
     counts = use[candidates]
-    return int(rng.choice(candidates[counts == counts.min()]))
+    pool = candidates[counts == counts.min()]
+    return int(pool[_weighted_order(weights[pool], rng)[0]])
 
 
 def initial_design(
@@ -59,94 +84,31 @@ def initial_design(
 
     Rows come in random order, each paired with its least-used trainable column, so the first
     min(R, C) cells already hit distinct columns; leftover columns then get their least-used row.
-    Rows and columns that already hold a ``trained`` cell need no design cell.
+    On a partly trainable grid, rows and columns with more trainable cells tend to come first
+    (they inform more candidates), so a design cut short by the budget still samples the grid
+    like random search would. Rows and columns that already hold a ``trained`` cell are skipped.
     """
     mask = np.ones((n_rows, n_cols), bool) if trainable_mask is None else trainable_mask.copy()
     seen = np.zeros((n_rows, n_cols), bool) if trained is None else np.asarray(trained, bool)
     mask &= ~seen
     row_use, col_use = seen.sum(axis=1), seen.sum(axis=0)
+    row_weight, col_weight = mask.sum(axis=1), mask.sum(axis=0)
     design: list[Cell] = []
-    for r in rng.permutation(n_rows):
+    for r in _weighted_order(row_weight, rng):
         cols = np.flatnonzero(mask[r])
         if cols.size and row_use[r] == 0:
-            c = _least_used(cols, col_use, rng)
+            c = _least_used(cols, col_use, col_weight, rng)
             design.append((int(r), c))
             row_use[r] += 1
             col_use[c] += 1
-    for c in rng.permutation(n_cols):
+    for c in _weighted_order(col_weight, rng):
         rows = np.flatnonzero(mask[:, c])
         if col_use[c] == 0 and rows.size:
-            r = _least_used(rows, row_use, rng)
+            r = _least_used(rows, row_use, row_weight, rng)
             design.append((r, int(c)))
             row_use[r] += 1
             col_use[c] += 1
     return design
-
-
-def _oriented(values: np.ndarray, lower_is_better: bool) -> np.ndarray:
-    """Values with higher = better."""
-    return -values if lower_is_better else values
-
-
-def best_observed(observed: np.ndarray, lower_is_better: bool = False) -> float:
-    """The best trained value in oriented units (higher is better); -inf when none."""
-    finite = observed[np.isfinite(observed)]
-    return float(_oriented(finite, lower_is_better).max()) if finite.size else -np.inf
-
-
-def acquisition_scores(
-    mean: np.ndarray, std: np.ndarray, best: float, acquisition: str = "ucb", kappa: float = 2.0
-) -> np.ndarray:
-    """Score cells (higher = more promising) by upper confidence bound or expected improvement."""
-    sd = np.maximum(std, 1e-12)
-    if acquisition == "ucb":
-        return mean + kappa * sd
-    if acquisition == "ei":
-        if not np.isfinite(best):
-            return mean + kappa * sd
-        z = (mean - best) / sd
-        return sd * (z * ndtr(z) + np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi))
-    raise ConfigError(
-        f"acquisition={acquisition!r} is unknown; use one of {', '.join(ACQUISITIONS)}"
-    )
-
-
-def select_batch(
-    mean: np.ndarray,
-    std: np.ndarray,
-    best: float,
-    candidates: np.ndarray,
-    batch_size: int,
-    rng: np.random.Generator,
-    acquisition: str = "ucb",
-    kappa: float = 2.0,
-    pending: Iterable[Cell] = (),
-) -> list[Cell]:
-    """Pick ``batch_size`` distinct candidate cells greedily with a kriging-believer fantasy.
-
-    Each picked (or pending) cell is assumed to come out at its predicted mean (raising the
-    incumbent for EI) and shrinks the std of its row and column, so the batch spreads out.
-    """
-    std = std.astype(float).copy()
-    free = candidates.copy()
-
-    def believe(r: int, c: int) -> float:
-        std[r, :] *= BATCH_SHRINK
-        std[:, c] *= BATCH_SHRINK
-        free[r, c] = False
-        return max(best, float(mean[r, c]))
-
-    for r, c in pending:
-        best = believe(r, c)
-    picks: list[Cell] = []
-    jitter = rng.random(mean.shape) * 1e-9  # random tie-breaking among equal scores
-    while len(picks) < batch_size and free.any():
-        scores = acquisition_scores(mean, std, best, acquisition, kappa) + jitter
-        flat = np.where(free, scores, -np.inf).argmax()
-        r, c = (int(i) for i in np.unravel_index(flat, mean.shape))
-        picks.append((r, c))
-        best = believe(r, c)
-    return picks
 
 
 def fit_completion(observed: np.ndarray, method: str = "auto", seed: int = 0, **features: Any):
@@ -154,12 +116,6 @@ def fit_completion(observed: np.ndarray, method: str = "auto", seed: int = 0, **
     from cvzoo.predictors.completion import complete
 
     return complete(observed, method=method, seed=seed, **features)
-
-
-def candidate_mask(observed: np.ndarray, trainable_mask: np.ndarray | None) -> np.ndarray:
-    """Cells that may still be trained: trainable and not yet observed."""
-    untrained = ~np.isfinite(observed)
-    return untrained if trainable_mask is None else untrained & trainable_mask
 
 
 def propose(
@@ -175,6 +131,7 @@ def propose(
     pending: Iterable[Cell] = (),
     completion: Any = None,
     seed: int = 0,
+    std_scale: float = 1.0,
     **features: Any,
 ) -> list[Cell]:
     """Fit the predictors (unless ``completion`` is given) and return the next batch of cells."""
@@ -184,60 +141,12 @@ def propose(
     free = candidate_mask(observed, trainable_mask)
     for r, c in pending:
         free[r, c] = False
-    mean = _oriented(np.asarray(completion.mean, float), lower_is_better)
+    mean = oriented(np.asarray(completion.mean, float), lower_is_better)
     best = best_observed(observed, lower_is_better)
     return select_batch(
-        mean, np.asarray(completion.std, float), best, free, batch_size, rng,
+        mean, search_std(completion, observed, std_scale), best, free, batch_size, rng,
         acquisition, kappa, pending,
     )  # fmt: skip
-
-
-def _beat_stats(completion: Any, observed: np.ndarray, trainable_mask, lower_is_better: bool):
-    """Oriented mean/std of the untrained trainable cells and the best trained value."""
-    free = candidate_mask(observed, trainable_mask)
-    mean = _oriented(np.asarray(completion.mean, float), lower_is_better)[free]
-    std = np.maximum(np.asarray(completion.std, float)[free], 1e-12)
-    return mean, std, best_observed(observed, lower_is_better)
-
-
-def stop_probability(
-    completion: Any,
-    observed: np.ndarray,
-    trainable_mask: np.ndarray | None = None,
-    lower_is_better: bool = False,
-) -> float:
-    """Predicted chance that some untrained cell beats the best trained one: 1 - prod(1 - p)."""
-    mean, std, best = _beat_stats(completion, observed, trainable_mask, lower_is_better)
-    if mean.size == 0:
-        return 0.0
-    if not np.isfinite(best):
-        return 1.0
-    log_none = log_ndtr((best - mean) / std).sum()  # log prod P(cell <= best)
-    return float(-np.expm1(log_none))
-
-
-def estimate_regret(
-    completion: Any,
-    observed: np.ndarray,
-    trainable_mask: np.ndarray | None = None,
-    lower_is_better: bool = False,
-    n_grid: int = 256,
-) -> float:
-    """Expected remaining regret E[max(0, max untrained - best trained)] under the Gaussians."""
-    mean, std, best = _beat_stats(completion, observed, trainable_mask, lower_is_better)
-    if mean.size == 0:
-        return 0.0
-    if not np.isfinite(best):
-        return float("nan")
-    reach = mean + 8 * std
-    live = reach > best
-    if not live.any():
-        return 0.0
-    mean, std = mean[live], std[live]
-    t = np.linspace(0.0, float(reach[live].max() - best), n_grid)
-    # P(max - best > t) = 1 - prod_i Phi((best + t - mean_i) / std_i), one grid point at a time
-    exceed = np.array([-np.expm1(log_ndtr((best + x - mean) / std).sum()) for x in t])
-    return float(np.trapezoid(exceed, t))
 
 
 class GuidedSearch:
@@ -263,7 +172,7 @@ class GuidedSearch:
         acquisition: str = "ucb",
         kappa: float = 2.0,
         stop_threshold: float = 0.05,
-        init_share: float = 0.5,
+        init_share: float = 0.25,
         max_refits: int | None = None,
         row_features: np.ndarray | None = None,
         col_features: np.ndarray | None = None,
@@ -290,14 +199,17 @@ class GuidedSearch:
         self.completion: Any = None
         self.fits, self.stopped = 0, False
         self._plan: list[Cell] = []
+        self._predicted: dict[Cell, tuple[float, float]] = {}
+        self._z: list[float] = []
         self._design = self._make_design(init_share)
 
     def _make_design(self, init_share: float) -> list[Cell]:
         """The covering design minus lines already covered by earlier records, capped by budget."""
         trained = np.isfinite(self.observed)
         design = initial_design(*trained.shape, self.trainable, self.rng, trained)
-        cap = max(min(self.observed.shape), int(np.ceil(init_share * self.budget)))
-        return design[:cap]
+        if len(design) <= 2 * init_share * self.budget:
+            return design
+        return design[: max(1, int(np.ceil(init_share * self.budget)))]
 
     @property
     def remaining(self) -> int:
@@ -333,6 +245,21 @@ class GuidedSearch:
             self.trainable[r, c] = False
         else:
             self.observed[r, c] = float(value)
+            mean, std = self._predicted.pop((r, c), (np.nan, np.nan))
+            if np.isfinite(mean) and std > 0:
+                self._z.append((float(value) - mean) / std)
+
+    @property
+    def std_scale(self) -> float:
+        """How much wider than predicted the misses of the model-picked cells were (>= 1).
+
+        sqrt of the mean squared z-score of every model-picked cell once trained, with
+        CALIBRATION_PRIOR pseudo-cells at z^2 = 1; widens the std for acquisition and stopping.
+        """
+        z2 = np.square(self._z)
+        return float(
+            np.sqrt(max(1.0, (z2.sum() + CALIBRATION_PRIOR) / (z2.size + CALIBRATION_PRIOR)))
+        )
 
     def _take(self, queue: list[Cell], n: int, exclude: Iterable[Cell] = ()) -> list[Cell]:
         """Pop up to ``n`` cells from ``queue`` that can still be trained."""
@@ -362,8 +289,10 @@ class GuidedSearch:
         plan = propose(
             self.observed, self.trainable, size, self.rng, self.method, self.acquisition,
             lower_is_better=self.lower_is_better, kappa=self.kappa, pending=busy,
-            completion=self.completion,
+            completion=self.completion, std_scale=self.std_scale,
         )  # fmt: skip
+        std = search_std(self.completion, self.observed)
+        self._predicted.update({cell: (self.completion.mean[cell], std[cell]) for cell in plan})
         self._plan = plan[n - len(out) :]
         return out + plan[: n - len(out)]
 
@@ -378,23 +307,22 @@ class GuidedSearch:
     def stop_probability(self) -> float:
         """Predicted chance that an untrained cell beats the best trained one (last fit)."""
         return stop_probability(
-            self.completion, self.observed, self.trainable, self.lower_is_better
+            self.completion, self.observed, self.trainable, self.lower_is_better, self.std_scale
         )
 
     def best(self) -> tuple[Cell, float] | None:
         """The best trained cell and its value (None before any success)."""
         if not np.isfinite(self.observed).any():
             return None
-        oriented = np.where(np.isfinite(self.observed), self.observed, np.nan)
-        oriented = _oriented(oriented, self.lower_is_better)
-        r, c = np.unravel_index(np.nanargmax(oriented), oriented.shape)
+        score = oriented(self.observed, self.lower_is_better)
+        r, c = np.unravel_index(np.nanargmax(score), score.shape)
         return (int(r), int(c)), float(self.observed[r, c])
 
     def summary(self) -> dict[str, Any]:
         """Winner, remaining-regret estimate and stop probability (refits the predictors)."""
         best = self.best()
         completion = self.fit() if best is not None else None
-        args = (completion, self.observed, self.trainable, self.lower_is_better)
+        args = (completion, self.observed, self.trainable, self.lower_is_better, self.std_scale)
         return {
             "winner": None if best is None else [self.rows[best[0][0]], self.cols[best[0][1]]],
             "winner_value": None if best is None else best[1],

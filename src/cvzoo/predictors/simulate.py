@@ -36,6 +36,21 @@ class SimulationResult:
         """The ``--json`` object: budget plus regret / p_within_1pct / p_best per strategy."""
         return {"budget": list(self.budget), "guided": self.guided, "random": self.random}
 
+    def to_markdown(self) -> str:
+        """A Markdown table: one row per budget, guided vs random, and the runs guided used."""
+        head = ["budget", "runs"]
+        head += [f"{s} {m}" for s in STRATEGIES for m in ("regret", "P(within 1%)", "P(best)")]
+        lines = ["| " + " | ".join([*head, "guided runs used"]) + " |"]
+        lines.append("|" + "---:|" * (len(head) + 1))
+        for i, budget in enumerate(self.budget):
+            row = [str(budget), str(self.runs[i])]
+            for strategy in STRATEGIES:
+                values = getattr(self, strategy)
+                row += [f"{values['regret'][i]:.4g}", f"{values['p_within_1pct'][i]:.2f}",
+                        f"{values['p_best'][i]:.2f}"]  # fmt: skip
+            lines.append("| " + " | ".join([*row, f"{self.guided_runs_used[i]:.1f}"]) + " |")
+        return "\n".join(lines)
+
 
 def tolerance(full: np.ndarray, best: float) -> float:
     """The "within 1%" margin: 1% of |best|, or 1% of the value range when best is 0."""
