@@ -159,3 +159,13 @@ def test_guided_search_stops_when_nothing_can_beat_the_best(monkeypatch) -> None
     while batch := search.ask():
         search.tell(batch[0], 1.0)
     assert search.stopped and search.spent == 3  # design only: the model says stop
+
+
+def test_guided_search_fills_a_first_batch_larger_than_its_design(fake_fit: None) -> None:
+    search = GuidedSearch([f"r{i}" for i in range(10)], list("xyz"), 8, batch_size=6, seed=0)
+    assert len(search._design) == 2  # a quarter of the budget: the covering design is too big
+    first = search.ask()
+    assert len(first) == 6 and len(set(first)) == 6
+    for cell in first:
+        search.tell(cell, 1.0)
+    assert len(search.ask()) == 2 and search.ask() == []

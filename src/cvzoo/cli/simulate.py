@@ -60,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-refits",
         type=int,
-        default=30,
-        help="predictor fits per replay at most (default 30; 0 = before every batch)",
+        default=10,
+        help="predictor fits per replay at most (default 10; 0 = refit before every batch)",
     )
     p.set_defaults(func=run)
 

@@ -277,6 +277,12 @@ class GuidedSearch:
         out = self._take(self._plan, n, chosen)
         if len(out) == n:
             return out
+        if not np.isfinite(self.observed).any():  # nothing to fit yet: spread at random
+            free = candidate_mask(self.observed, self.trainable)
+            for r, c in [*self.pending, *chosen, *out]:
+                free[r, c] = False
+            cells = np.argwhere(free)[self.rng.permutation(int(free.sum()))[: n - len(out)]]
+            return out + [(int(r), int(c)) for r, c in cells]
         self.fit()
         if not self._design and not chosen and self.stop_probability() < self.stop_threshold:
             self.stopped = True

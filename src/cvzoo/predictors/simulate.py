@@ -120,7 +120,7 @@ def simulate(
     *,
     lower_is_better: bool = False,
     batch_size: int = 1,
-    max_refits: int | None = 30,
+    max_refits: int | None = 10,
     row_features: np.ndarray | None = None,
     on_step: Callable[[], None] | None = None,
     **options: Any,
