@@ -10,7 +10,7 @@ import pandas as pd
 
 from cvzoo.errors import DataError, suggestion
 
-MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
+MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none", "failed"})
 
 
 @dataclass

@@ -1,0 +1,42 @@
+"""The LightningDataModule shared by every dataset: loaders over a ``DatasetSplits``."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from cvzoo.data.splits import DatasetSplits
+
+
+class CvzooDataModule(L.LightningDataModule):
+    """Serve the train/val/test splits as uint8 batches (augmentation happens on the device)."""
+
+    def __init__(self, splits: DatasetSplits, batch_size: int, num_workers: int = 0) -> None:
+        super().__init__()
+        self.splits = splits
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        """One DataLoader with the shared settings."""
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches."""
+        return self._loader(self.splits.train, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches in a fixed order."""
+        return self._loader(self.splits.val, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches in a fixed order."""
+        return self._loader(self.splits.test, shuffle=False)
