@@ -21,21 +21,32 @@ from cvzoo.tasks import TASKS, per_class_metric
 class CvzooModule(L.LightningModule):
     """Train, validate and test a ``CvzooModel`` with the task's loss and metrics."""
 
-    def __init__(self, cfg: Mapping[str, Any], class_names: list[str], ignore_index: int = 255) -> None:
+    def __init__(
+        self, cfg: Mapping[str, Any], class_names: list[str], ignore_index: int = 255
+    ) -> None:
         super().__init__()
-        self.save_hyperparameters({"cfg": dict(cfg), "class_names": list(class_names), "ignore_index": ignore_index})
+        self.save_hyperparameters(
+            {"cfg": dict(cfg), "class_names": list(class_names), "ignore_index": ignore_index}
+        )
         self.cfg = cfg
         data = cfg["dataset"]
         self.task = TASKS[str(data["task"])]
         self.ignore_index = ignore_index
         num_classes = len(class_names)
-        self.model, self.model_info = build_model(cfg["backbone"], cfg["head"], num_classes, data["mean"], data["std"])
+        self.model, self.model_info = build_model(
+            cfg["backbone"], cfg["head"], num_classes, data["mean"], data["std"]
+        )
         self.criterion = self.task.loss(ignore_index, float(cfg.get("label_smoothing", 0.0)))
         self.augment = build_augmentation(cfg.get("augmentation"), self.task.name, ignore_index)
         self.metrics = torch.nn.ModuleDict(
-            {stage: self.task.metrics(num_classes, ignore_index).clone(prefix=f"{stage}/") for stage in ("val", "test")}
+            {
+                stage: self.task.metrics(num_classes, ignore_index).clone(prefix=f"{stage}/")
+                for stage in ("val", "test")
+            }
         )
-        self.per_class_name, self.per_class = per_class_metric(self.task.name, num_classes, ignore_index)
+        self.per_class_name, self.per_class = per_class_metric(
+            self.task.name, num_classes, ignore_index
+        )
         self.confusion = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
         self.per_class_values: list[float | None] = []
         self.confusion_values: list[list[int]] = []
@@ -64,16 +75,26 @@ class CvzooModule(L.LightningModule):
         images, targets = batch
         loss = self.criterion(self(images), targets)
         if not torch.isfinite(loss):
-            raise DivergedError(f"loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(images))
+            raise DivergedError(
+                f"loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}"
+            )
+        self.log(
+            "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(images)
+        )
         return loss
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         """Loss and metric updates shared by validation and test."""
         images, targets = batch
         logits = self(images)
-        self.log(f"{stage}/loss", self.criterion(logits, targets), on_epoch=True, prog_bar=stage == "val",
-                 batch_size=len(images), sync_dist=True)
+        self.log(
+            f"{stage}/loss",
+            self.criterion(logits, targets),
+            on_epoch=True,
+            prog_bar=stage == "val",
+            batch_size=len(images),
+            sync_dist=True,
+        )
         preds = logits.argmax(1)
         self.metrics[stage].update(preds, targets)
         if stage == "test":
@@ -107,7 +128,9 @@ class CvzooModule(L.LightningModule):
         """Optimizer and scheduler from their config groups."""
         optimizer = build_optimizer(self.cfg["optimizer"], self.model)
         total = int(self.trainer.estimated_stepping_batches) if self.trainer is not None else 1
-        scheduler = build_scheduler(self.cfg["scheduler"], optimizer, total, str(self.cfg["monitor"]))
+        scheduler = build_scheduler(
+            self.cfg["scheduler"], optimizer, total, str(self.cfg["monitor"])
+        )
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -82,14 +82,20 @@ def _load_presplit(root: Path, cfg: Mapping[str, Any], policy: str, size: int) -
         if (root / split).is_dir():
             p, lab, names = scan_classes(root / split, policy)
             if names != classes:
-                raise DataError(f"{root / split} has classes {names}, train has {classes}; make them match")
+                raise DataError(
+                    f"{root / split} has classes {names}, train has {classes}; make them match"
+                )
             parts[split] = ImageFileDataset(p, lab, size)
     if len(parts) == 2:
         seed = int(cfg.get("split_seed", 0))
-        keep = stratified_subset(np.arange(len(train_full)), train_full.labels, float(cfg.get("fraction", 1.0)), seed)
+        keep = stratified_subset(
+            np.arange(len(train_full)), train_full.labels, float(cfg.get("fraction", 1.0)), seed
+        )
         train: Dataset = Subset(train_full, keep.tolist())
     else:
         train, val, test = make_splits(train_full, train_full.labels, cfg)
         parts.setdefault("val", val)
         parts.setdefault("test", test)
-    return DatasetSplits(train, parts["val"], parts["test"], class_names=classes, task="classification")
+    return DatasetSplits(
+        train, parts["val"], parts["test"], class_names=classes, task="classification"
+    )

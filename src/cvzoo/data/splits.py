@@ -56,7 +56,11 @@ def split_indices(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split ``range(n)`` into train/val/test, stratified by ``labels`` when given."""
     rng = np.random.default_rng(seed)
-    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    groups = (
+        [np.arange(n)]
+        if labels is None
+        else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    )
     parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for group in groups:
         order = rng.permutation(group)
@@ -95,7 +99,11 @@ def make_splits(
         len(dataset), labels, float(cfg["val_fraction"]), float(cfg["test_fraction"]), seed
     )
     train = stratified_subset(train, labels, check_fraction(cfg.get("fraction", 1.0)), seed)
-    return Subset(dataset, train.tolist()), Subset(dataset, val.tolist()), Subset(dataset, test.tolist())
+    return (
+        Subset(dataset, train.tolist()),
+        Subset(dataset, val.tolist()),
+        Subset(dataset, test.tolist()),
+    )
 
 
 def build_splits(cfg: Mapping[str, Any]) -> DatasetSplits:
@@ -110,5 +118,7 @@ def build_splits(cfg: Mapping[str, Any]) -> DatasetSplits:
         raise ConfigError(f"dataset._target_={cfg.get('_target_')!r} cannot be imported") from err
     splits = loader(cfg)
     if len(splits.train) == 0:
-        raise ConfigError(f"dataset={cfg.get('name')} has an empty training split; raise dataset.fraction")
+        raise ConfigError(
+            f"dataset={cfg.get('name')} has an empty training split; raise dataset.fraction"
+        )
     return splits

@@ -104,7 +104,7 @@ def _create_pretrained(name: str, mode: str, kwargs: Mapping[str, Any]) -> nn.Mo
             return _create(name, True, kwargs)
         with _hub_offline():
             return _create(name, True, kwargs)
-    except Exception as err:  # noqa: BLE001 - any loading failure means "no weights"
+    except Exception as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         where = "hub and local cache" if online else "local cache (hub unreachable)"
         if mode == "true":

@@ -10,7 +10,8 @@ Schema (version 1) -- documented in the README, keep both in sync:
 - ``monitor`` / ``monitor_mode`` (the optimized metric), ``best_val``, ``final_val``, ``test``
   (dicts ``metric name -> float``, names such as ``val/acc`` / ``test/mIoU``), ``history``
   (one dict per epoch with ``epoch``, ``train/loss`` and the val metrics),
-- ``per_class`` (``{"names": [...], "test/iou": [...]}`` for segmentation, test recall for classification),
+- ``per_class`` (``{"names": [...], "test/iou": [...]}`` for segmentation,
+  ``test/recall`` for classification),
 - ``confusion_matrix`` (test split, rows = true class, columns = predicted class),
 - ``class_names``, ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``, ``train_images``,
 - ``device``, ``versions`` (python, torch, timm, lightning, ...), ``checkpoint`` / ``last_checkpoint``,

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from cvzoo.errors import ConfigError, CvzooError, suggestion
 from cvzoo.models.backbones import available_models
-from cvzoo.training.run import run_training
+from cvzoo.training.run import monitored_value, run_training, summary_line
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ def _unknown_option_message(config_dir: Path, group: str, option: str) -> str:
     message = f"unknown {group} {option!r}; {hint}"
     if group == "backbone":
         timm_hint = suggestion(option, available_models())
-        message += "; any timm model works as backbone.name=<name>" + (f" ({timm_hint})" if timm_hint else "")
+        message += "; any timm model works as backbone.name=<name>" + (
+            f" ({timm_hint})" if timm_hint else ""
+        )
     return message
 
 
@@ -69,17 +71,28 @@ def _debug() -> bool:
 def train_task(cfg: DictConfig) -> float:
     """Run one job; a single run exits non-zero with one line, a sweep job records and goes on."""
     try:
-        return run_training(cfg)
-    except Exception as err:  # noqa: BLE001 - the record already holds the failure
+        record = run_training(cfg)
+    except Exception as err:
         if _debug():
             raise
         line = str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
-        where = f" (traceback in {cfg.paths.output_dir}/error.log)" if not isinstance(err, CvzooError) else ""
+        where = (
+            f" (traceback in {cfg.paths.output_dir}/error.log)"
+            if not isinstance(err, CvzooError)
+            else ""
+        )
         if _is_multirun():
-            log.error("job failed: %s%s", line.splitlines()[0] if line else line, where)
+            record = getattr(err, "record", None)
+            log.error("job failed: %s%s", summary_line(record) if record else line, where)
             return math.nan
         print(f"error: {line}{where}", file=sys.stderr)
         sys.exit(1)
+    line = summary_line(record)
+    if _is_multirun():
+        log.info("job done: %s", line)
+    else:
+        print(f"\nrun finished: {line}")
+    return monitored_value(record)
 
 
 def fail_early(argv: Sequence[str], config_dir: Path) -> None:

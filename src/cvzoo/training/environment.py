@@ -9,7 +9,16 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-_PACKAGES = ("torch", "torchvision", "timm", "lightning", "hydra-core", "kornia", "torchmetrics", "cvzoo")
+_PACKAGES = (
+    "torch",
+    "torchvision",
+    "timm",
+    "lightning",
+    "hydra-core",
+    "kornia",
+    "torchmetrics",
+    "cvzoo",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -40,7 +49,7 @@ def count_flops(model: nn.Module, image_size: int) -> int | None:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(x)
         return int(counter.get_total_flops())
-    except Exception:  # noqa: BLE001 - FLOPs are informative, never fatal
+    except Exception:
         return None
     finally:
         model.train(was_training)

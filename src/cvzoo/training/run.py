@@ -84,21 +84,61 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None
             history=stats.history,
             device=device_name(module.device),
         )
-    record["best_val"] = {k: v for k, v in stats.best(str(cfg.monitor), str(cfg.monitor_mode)).items() if k.startswith("val/")}
+    if trainer.interrupted:
+        raise CvzooError(
+            "training was interrupted; resume with ckpt_path=<run dir>/checkpoints/last.ckpt"
+        )
+    record["best_val"] = {
+        k: v
+        for k, v in stats.best(str(cfg.monitor), str(cfg.monitor_mode)).items()
+        if k.startswith("val/")
+    }
     record["final_val"] = _metrics(trainer, "val/")
     checkpoint = trainer.checkpoint_callback
     best = getattr(checkpoint, "best_model_path", "") or None
-    record.update(checkpoint=best, last_checkpoint=getattr(checkpoint, "last_model_path", "") or None)
+    record.update(
+        checkpoint=best, last_checkpoint=getattr(checkpoint, "last_model_path", "") or None
+    )
     if cfg.get("test", True):
         trainer.test(module, datamodule=prepared.datamodule, ckpt_path=best, weights_only=False)
         record["test"] = _metrics(trainer, "test/")
         names = prepared.splits.class_names
-        record["per_class"] = {"names": names, f"test/{module.per_class_name}": module.per_class_values}
+        record["per_class"] = {
+            "names": names,
+            f"test/{module.per_class_name}": module.per_class_values,
+        }
         record["confusion_matrix"] = module.confusion_values
 
 
-def run_training(cfg: DictConfig) -> float:
-    """Train and test one config; write its record; return the best monitored value.
+def summary_line(record: dict[str, Any]) -> str:
+    """One line a person reads when a run ends: cell, status, metrics, time, run dir."""
+    monitor = record.get("monitor", "")
+    best = (record.get("best_val") or {}).get(monitor)
+    tests = record.get("test") or {}
+    main_test = monitor.replace("val/", "test/", 1)
+    parts = [
+        f"{record.get('backbone')} + {record.get('head')} on {record.get('dataset')}",
+        record["status"],
+    ]
+    if best is not None:
+        parts.append(f"{monitor}={best:.4f}")
+    if main_test in tests:
+        parts.append(f"{main_test}={tests[main_test]:.4f}")
+    if record.get("train_time_s") is not None:
+        parts.append(f"{record['train_time_s']:.0f}s")
+    if record.get("error"):
+        parts.append(str(record["error"]).splitlines()[0][:200])
+    return " | ".join(parts) + f" | {record.get('run_dir')}"
+
+
+def monitored_value(record: dict[str, Any]) -> float:
+    """The best monitored value of a record (nan when the run did not produce one)."""
+    value = (record.get("best_val") or {}).get(str(record.get("monitor")))
+    return float(value) if value is not None else float("nan")
+
+
+def run_training(cfg: DictConfig) -> dict[str, Any]:
+    """Train and test one config; write its record and return it.
 
     Raises the run's error after the record is written (status ``failed`` or ``diverged``).
     """
@@ -112,11 +152,13 @@ def run_training(cfg: DictConfig) -> float:
         record["status"] = "ok"
     except BaseException as err:
         record["status"] = "diverged" if isinstance(err, DivergedError) else "failed"
-        record["error"] = str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
+        record["error"] = (
+            str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
+        )
         (run_dir / "error.log").write_text(traceback.format_exc())
+        err.record = record  # type: ignore[attr-defined] - lets callers print the summary
         raise
     finally:
         record["finished_at"] = _now()
         write_record(run_dir, record)
-    value = record["best_val"].get(str(cfg.monitor))
-    return float(value) if value is not None else float("nan")
+    return record

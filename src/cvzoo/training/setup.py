@@ -9,7 +9,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.data import DatasetSplits, build_splits
@@ -45,17 +45,29 @@ def _instantiate_group(group: Mapping[str, Any] | None) -> list[Any]:
     """Instantiate every entry of a callbacks/logger group that has a ``_target_``."""
     if not group:
         return []
-    return [instantiate(node) for node in group.values() if isinstance(node, Mapping) and "_target_" in node]
+    return [
+        instantiate(node)
+        for node in group.values()
+        if isinstance(node, Mapping) and "_target_" in node
+    ]
 
 
 def build_trainer(cfg: DictConfig, stats: RunStats, run_dir: Path) -> L.Trainer:
     """A lightning.Trainer from the trainer, callbacks and logger groups."""
-    options = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in CVZOO_TRAINER_KEYS}
+    options = {
+        k: v
+        for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items()
+        if k not in CVZOO_TRAINER_KEYS
+    }
     callbacks = [*_instantiate_group(cfg.get("callbacks")), stats]
     if not options.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = _instantiate_group(cfg.get("logger"))
-    return L.Trainer(**options, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
+    if not loggers:  # the lr is in the record's history; LearningRateMonitor needs a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    return L.Trainer(
+        **options, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir)
+    )
 
 
 def prepare(cfg: DictConfig, run_dir: Path) -> Prepared:

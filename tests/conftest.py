@@ -1,0 +1,75 @@
+"""Shared fixtures: offline, single-threaded, and Hydra configs composed against tmp paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / "configs"
+
+
+@pytest.fixture
+def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """Compose ``configs/train.yaml`` with overrides, paths pointed at ``tmp_path``."""
+
+    def _compose(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=list(overrides), return_hydra_config=False)
+        with open_dict(cfg):
+            cfg.paths.root_dir = str(tmp_path)
+            cfg.paths.data_dir = str(tmp_path / "data")
+            cfg.paths.log_dir = str(tmp_path / "logs")
+            cfg.paths.output_dir = str(tmp_path / "run")
+        return cfg
+
+    return _compose
+
+
+FAST = (
+    "backbone=test_resnet",
+    "dataset.fraction=0.1",
+    "dataset.image_size=16",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+)
+
+
+@pytest.fixture
+def run_train(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run ``train.py`` in a subprocess with logs under ``tmp_path/logs``."""
+
+    def _run(*args: str, fast: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+        argv: Sequence[str] = [
+            *(FAST if fast else ()),
+            f"paths.log_dir={tmp_path / 'logs'}",
+            f"paths.data_dir={tmp_path / 'data'}",
+            *args,
+        ]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+        return subprocess.run(
+            [sys.executable, str(REPO / "train.py"), *argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return _run
