@@ -1,0 +1,215 @@
+"""``shapes``: procedural segmentation images (no download), deterministic from a seed and cached.
+
+Each image has a textured, noisy background (a colour ramp along stripes or smooth blobs) and
+1..``max_objects`` filled shapes of random kind, size, rotation, colour and position that may
+overlap (later ones occlude earlier ones) and leave the frame. Mask: 0 = background, k = the
+k-th entry of ``shapes``. Generation is vectorised over images (2,000 at 64x64 in about a second)
+and the result is cached as ``<cache_dir>/<hash of the generation settings>.pt``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cvzoo.data.masks import MaskTensorDataset
+from cvzoo.data.splits import DatasetSplits, make_splits
+from cvzoo.errors import ConfigError, suggestion
+
+log = logging.getLogger(__name__)
+GENERATOR_VERSION = 1
+RADIUS_RANGE = (0.1, 0.25)  # object radius as a share of the image side
+MIN_COLOUR_DISTANCE = 90.0  # RGB distance of an object's colour from both background colours
+
+
+def _triangle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Equilateral triangle with circumradius 1.15."""
+    inside = np.ones(u.shape, dtype=bool)
+    for angle in (np.pi / 2, np.pi / 2 + 2 * np.pi / 3, np.pi / 2 + 4 * np.pi / 3):
+        inside &= u * np.cos(angle) + v * np.sin(angle) <= 0.575
+    return inside
+
+
+SHAPES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "circle": lambda u, v: u * u + v * v <= 1.0,
+    "square": lambda u, v: np.maximum(np.abs(u), np.abs(v)) <= 0.85,
+    "triangle": _triangle,
+    "cross": lambda u, v: (
+        ((np.abs(u) <= 0.3) & (np.abs(v) <= 1.0)) | ((np.abs(v) <= 0.3) & (np.abs(u) <= 1.0))
+    ),
+    "ring": lambda u, v: (u * u + v * v <= 1.0) & (u * u + v * v >= 0.3),
+}
+
+
+def _backgrounds(rng: np.random.Generator, n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, H, W, 3)`` float backgrounds and their two ramp colours ``(n, 2, 3)``."""
+    colours = rng.uniform(0, 255, (n, 2, 3)).astype(np.float32)
+    grid = np.arange(size, dtype=np.float32) / size
+    theta = rng.uniform(0, np.pi, (n, 1, 1)).astype(np.float32)
+    freq = rng.uniform(1, 6, (n, 1, 1)).astype(np.float32)
+    phase = rng.uniform(0, 2 * np.pi, (n, 1, 1)).astype(np.float32)
+    along = grid[None, None, :] * np.cos(theta) + grid[None, :, None] * np.sin(theta)
+    stripes = 0.5 + 0.5 * np.sin(2 * np.pi * freq * along + phase)
+    coarse = torch.from_numpy(rng.random((n, 1, 6, 6), dtype=np.float32))
+    blobs = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
+    weight = rng.random((n, 1, 1), dtype=np.float32)
+    texture = weight * stripes + (1 - weight) * blobs[:, 0].clamp(0, 1).numpy()
+    ramp = (
+        colours[:, None, None, 0]
+        + (colours[:, None, None, 1] - colours[:, None, None, 0]) * (texture[..., None])
+    )
+    return ramp, colours
+
+
+def _object_colours(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
+    """One RGB colour per image, resampled until it stands out from both background colours."""
+    colour = rng.uniform(0, 255, (len(background), 3)).astype(np.float32)
+    for _ in range(8):
+        distance = np.linalg.norm(colour[:, None] - background, axis=-1).min(axis=1)
+        close = distance < MIN_COLOUR_DISTANCE
+        if not close.any():
+            break
+        colour[close] = rng.uniform(0, 255, (int(close.sum()), 3))
+    return colour
+
+
+def _paint_objects(
+    rng: np.random.Generator,
+    images: np.ndarray,
+    masks: np.ndarray,
+    kinds: Sequence[str],
+    bg: np.ndarray,
+    max_objects: int,
+) -> None:
+    """Paint 1..max_objects random shapes per image into ``images`` and ``masks`` in place."""
+    n, size = masks.shape[0], masks.shape[1]
+    counts = rng.integers(1, max_objects + 1, n)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    for slot in range(max_objects):
+        kind = rng.integers(0, len(kinds), n)
+        centre = rng.uniform(0, size, (n, 2, 1, 1)).astype(np.float32)
+        radius = (rng.uniform(*RADIUS_RANGE, (n, 1, 1)) * size).astype(np.float32)
+        angle = rng.uniform(0, 2 * np.pi, (n, 1, 1)).astype(np.float32)
+        colour = _object_colours(rng, bg)
+        dx, dy = xx - centre[:, 0], yy - centre[:, 1]
+        u = (dx * np.cos(angle) + dy * np.sin(angle)) / radius
+        v = (dy * np.cos(angle) - dx * np.sin(angle)) / radius
+        inside = np.zeros(masks.shape, dtype=bool)
+        for k, name in enumerate(kinds):
+            idx = np.flatnonzero((kind == k) & (slot < counts))
+            if len(idx):
+                inside[idx] = SHAPES[name](u[idx], v[idx])
+        b, y, x = np.nonzero(inside)
+        shade = 1.0 + 0.12 * u[b, y, x]  # a soft gradient across the object
+        images[b, y, x] = np.clip(colour[b] * shade[:, None], 0, 255)
+        masks[b, y, x] = kind[b] + 1
+
+
+def generate_shapes(
+    num_images: int, image_size: int, kinds: Sequence[str], seed: int = 0, max_objects: int = 4
+) -> tuple[Tensor, Tensor]:
+    """Uint8 images ``(N, 3, S, S)`` and uint8 masks ``(N, S, S)`` (0 = background)."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2**21 // (image_size * image_size))
+    images, masks = [], []
+    for start in range(0, num_images, chunk):
+        n = min(chunk, num_images - start)
+        canvas, bg = _backgrounds(rng, n, image_size)
+        mask = np.zeros((n, image_size, image_size), dtype=np.uint8)
+        _paint_objects(rng, canvas, mask, kinds, bg, max_objects)
+        sigma = rng.uniform(3, 15, (n, 1, 1, 1)).astype(np.float32)
+        canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * sigma
+        images.append(np.clip(np.rint(canvas), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2))
+        masks.append(mask)
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(masks))
+
+
+def generation_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The validated settings that decide the generated data (and its cache key)."""
+    kinds = [str(k) for k in cfg.get("shapes", ["circle", "square", "triangle"])]
+    for kind in kinds:
+        if kind not in SHAPES:
+            hint = suggestion(kind, SHAPES) or f"options: {', '.join(SHAPES)}"
+            raise ConfigError(f"dataset.shapes has unknown shape {kind!r}; {hint}")
+    if not kinds or len(set(kinds)) != len(kinds):
+        raise ConfigError(f"dataset.shapes={kinds} must list distinct shapes from {', '.join(SHAPES)}")
+    settings = {
+        "num_images": int(cfg.get("num_images", 2000)),
+        "image_size": int(cfg["image_size"]),
+        "kinds": kinds,
+        "seed": int(cfg.get("data_seed", 0)),
+        "max_objects": int(cfg.get("max_objects", 4)),
+    }
+    for key, low in (("num_images", 1), ("image_size", 8), ("max_objects", 1)):
+        if settings[key] < low:
+            raise ConfigError(f"dataset.{key}={settings[key]} must be at least {low}")
+    return settings
+
+
+def _cache_path(cache_dir: Path, settings: Mapping[str, Any]) -> Path:
+    """``<cache_dir>/<hash>.pt`` for these settings and this generator version."""
+    text = json.dumps({**settings, "version": GENERATOR_VERSION}, sort_keys=True)
+    return cache_dir / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.pt"
+
+
+def _save_atomic(path: Path, data: dict[str, Tensor]) -> None:
+    """Write to a temp file in the same folder, then rename (safe for concurrent sweep jobs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(data, handle)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is shared like any data file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_or_generate(settings: Mapping[str, Any], cache_dir: Any) -> tuple[Tensor, Tensor]:
+    """Read the cached images and masks for ``settings``, generating (and caching) them if needed."""
+    path = _cache_path(Path(str(cache_dir)), settings) if cache_dir else None
+    if path is not None and path.is_file():
+        try:
+            data = torch.load(path, weights_only=True)
+            return data["images"], data["masks"]
+        except Exception as err:  # noqa: BLE001 - a broken cache is regenerated
+            log.warning("regenerating shapes: cache %s is unreadable (%s)", path, err)
+    images, masks = generate_shapes(
+        settings["num_images"],
+        settings["image_size"],
+        settings["kinds"],
+        settings["seed"],
+        settings["max_objects"],
+    )
+    if path is not None:
+        _save_atomic(path, {"images": images, "masks": masks})
+    return images, masks
+
+
+def load(cfg: Mapping[str, Any]) -> DatasetSplits:
+    """Generate (or read from the cache) the shapes dataset and split it deterministically."""
+    settings = generation_settings(cfg)
+    images, masks = load_or_generate(settings, cfg.get("cache_dir"))
+    dataset = MaskTensorDataset(images, masks)
+    train, val, test = make_splits(dataset, None, cfg)
+    names = ["background", *settings["kinds"]]
+    return DatasetSplits(
+        train,
+        val,
+        test,
+        class_names=names,
+        task="segmentation",
+        ignore_index=int(cfg.get("ignore_index", 255)),
+    )
