@@ -1,6 +1,7 @@
 """Optimizers and learning-rate schedules from the ``optimizer`` and ``scheduler`` config groups.
 
-Weight decay is never applied to norm weights and biases (1-D parameters); the backbone gets
+Weight decay is never applied to norm weights and biases (1-D parameters) nor to the parameters a
+timm model lists in ``no_weight_decay()`` (position embeddings, class tokens); the backbone gets
 ``lr * backbone_lr_mult`` for fine-tuning.
 """
 
@@ -20,13 +21,24 @@ from cvzoo.errors import ConfigError, suggestion
 _OPTIMIZER_META = ("_target_", "name", "backbone_lr_mult")
 
 
+def no_weight_decay_names(model: nn.Module) -> set[str]:
+    """Full names of the parameters that submodules list in timm's ``no_weight_decay()``."""
+    names: set[str] = set()
+    for prefix, module in model.named_modules():
+        listed = getattr(module, "no_weight_decay", None)
+        if callable(listed):
+            names.update(f"{prefix}.{n}" if prefix else str(n) for n in listed())
+    return names
+
+
 def param_groups(model: nn.Module, lr: float, weight_decay: float, backbone_lr_mult: float) -> list[dict]:
     """Split parameters into backbone/rest x decay/no-decay groups with their lr and decay."""
+    skip = no_weight_decay_names(model)
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        key = (name.startswith("backbone."), param.ndim <= 1)
+        key = (name.startswith("backbone."), param.ndim <= 1 or name in skip)
         groups.setdefault(key, []).append(param)
     return [
         {
@@ -63,18 +75,26 @@ def _warmup_cosine(total_steps: int, warmup_steps: int, min_lr_ratio: float):
     return factor
 
 
-def _make(name: str, cfg: Mapping[str, Any], opt: torch.optim.Optimizer, total: int) -> LRScheduler | ReduceLROnPlateau:
+def _make(
+    name: str, cfg: Mapping[str, Any], opt: torch.optim.Optimizer, total: int
+) -> LRScheduler | ReduceLROnPlateau:
     """Build the torch scheduler for ``name``."""
     if name == "cosine":
         warmup = int(round(float(cfg.get("warmup_fraction", 0.05)) * total))
         return LambdaLR(opt, _warmup_cosine(total, warmup, float(cfg.get("min_lr_ratio", 0.01))))
     if name == "onecycle":
         max_lr = [g["lr"] for g in opt.param_groups]
-        return OneCycleLR(opt, max_lr=max_lr, total_steps=max(total, 1), pct_start=float(cfg.get("pct_start", 0.3)))
+        return OneCycleLR(
+            opt, max_lr=max_lr, total_steps=max(total, 1), pct_start=float(cfg.get("pct_start", 0.3))
+        )
     if name == "step":
         return StepLR(opt, step_size=int(cfg.get("step_size", 10)), gamma=float(cfg.get("gamma", 0.1)))
-    return ReduceLROnPlateau(opt, mode=str(cfg.get("mode", "max")), factor=float(cfg.get("factor", 0.5)),
-                             patience=int(cfg.get("patience", 2)))
+    return ReduceLROnPlateau(
+        opt,
+        mode=str(cfg.get("mode", "max")),
+        factor=float(cfg.get("factor", 0.5)),
+        patience=int(cfg.get("patience", 2)),
+    )
 
 
 SCHEDULER_INTERVAL = {"cosine": "step", "onecycle": "step", "step": "epoch", "plateau": "epoch"}
