@@ -56,11 +56,13 @@ def run_train(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """Run ``train.py`` in a subprocess with logs under ``tmp_path/logs``."""
 
     def _run(*args: str, fast: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+        flags = [a for a in args if a.startswith("-")]
         argv: Sequence[str] = [
+            *flags,
             *(FAST if fast else ()),
             f"paths.log_dir={tmp_path / 'logs'}",
             f"paths.data_dir={tmp_path / 'data'}",
-            *args,
+            *(a for a in args if not a.startswith("-")),
         ]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
         return subprocess.run(

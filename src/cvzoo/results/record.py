@@ -31,8 +31,10 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "result.json"
-# Config keys that say where things go, not what is computed: excluded from the config hash.
-_PATH_KEYS = ("paths", "hydra", "logger", "ckpt_path", "resume")
+# Config keys that say where things go or how they are shown, not what is computed: excluded from
+# the config hash (dotted keys reach into groups).
+_PATH_KEYS = ("paths", "hydra", "logger", "callbacks", "ckpt_path", "resume")
+_VIEW_KEYS = (("trainer", "enable_progress_bar"), ("trainer", "devices"), ("dataset", "num_workers"))
 
 
 def _jsonable(value: Any) -> Any:
@@ -76,6 +78,9 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
 def config_hash(config: Mapping[str, Any]) -> str:
     """Hash of a resolved config without its path-like keys: equal hashes mean the same cell."""
     kept = {k: v for k, v in config.items() if k not in _PATH_KEYS}
+    for group, key in _VIEW_KEYS:
+        if isinstance(kept.get(group), Mapping):
+            kept[group] = {k: v for k, v in kept[group].items() if k != key}
     text = json.dumps(_jsonable(kept), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

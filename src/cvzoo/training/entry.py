@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from cvzoo.errors import ConfigError, CvzooError, suggestion
 from cvzoo.models.backbones import available_models
+from cvzoo.sweeps.job import configure_parallel_job, reuse_or_resume
 from cvzoo.training.run import monitored_value, run_training, summary_line
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,7 @@ def _unknown_option_message(config_dir: Path, group: str, option: str) -> str:
     message = f"unknown {group} {option!r}; {hint}"
     if group == "backbone":
         timm_hint = suggestion(option, available_models())
-        message += "; any timm model works as backbone.name=<name>" + (
-            f" ({timm_hint})" if timm_hint else ""
-        )
+        message += "; any timm model works as backbone.name=<name>" + (f" ({timm_hint})" if timm_hint else "")
     return message
 
 
@@ -70,17 +69,18 @@ def _debug() -> bool:
 
 def train_task(cfg: DictConfig) -> float:
     """Run one job; a single run exits non-zero with one line, a sweep job records and goes on."""
+    reused = reuse_or_resume(cfg)
+    if reused is not None:
+        log.info("job skipped (resume): identical config already ok: %s", summary_line(reused))
+        return monitored_value(reused)
+    configure_parallel_job(cfg)
     try:
         record = run_training(cfg)
     except Exception as err:
         if _debug():
             raise
         line = str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
-        where = (
-            f" (traceback in {cfg.paths.output_dir}/error.log)"
-            if not isinstance(err, CvzooError)
-            else ""
-        )
+        where = f" (traceback in {cfg.paths.output_dir}/error.log)" if not isinstance(err, CvzooError) else ""
         if _is_multirun():
             record = getattr(err, "record", None)
             log.error("job failed: %s%s", summary_line(record) if record else line, where)

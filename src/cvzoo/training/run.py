@@ -85,20 +85,14 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None
             device=device_name(module.device),
         )
     if trainer.interrupted:
-        raise CvzooError(
-            "training was interrupted; resume with ckpt_path=<run dir>/checkpoints/last.ckpt"
-        )
+        raise CvzooError("training was interrupted; resume with ckpt_path=<run dir>/checkpoints/last.ckpt")
     record["best_val"] = {
-        k: v
-        for k, v in stats.best(str(cfg.monitor), str(cfg.monitor_mode)).items()
-        if k.startswith("val/")
+        k: v for k, v in stats.best(str(cfg.monitor), str(cfg.monitor_mode)).items() if k.startswith("val/")
     }
     record["final_val"] = _metrics(trainer, "val/")
     checkpoint = trainer.checkpoint_callback
     best = getattr(checkpoint, "best_model_path", "") or None
-    record.update(
-        checkpoint=best, last_checkpoint=getattr(checkpoint, "last_model_path", "") or None
-    )
+    record.update(checkpoint=best, last_checkpoint=getattr(checkpoint, "last_model_path", "") or None)
     if cfg.get("test", True):
         trainer.test(module, datamodule=prepared.datamodule, ckpt_path=best, weights_only=False)
         record["test"] = _metrics(trainer, "test/")
@@ -152,9 +146,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         record["status"] = "ok"
     except BaseException as err:
         record["status"] = "diverged" if isinstance(err, DivergedError) else "failed"
-        record["error"] = (
-            str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
-        )
+        record["error"] = str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
         (run_dir / "error.log").write_text(traceback.format_exc())
         err.record = record  # type: ignore[attr-defined] - lets callers print the summary
         raise

@@ -45,11 +45,7 @@ def _instantiate_group(group: Mapping[str, Any] | None) -> list[Any]:
     """Instantiate every entry of a callbacks/logger group that has a ``_target_``."""
     if not group:
         return []
-    return [
-        instantiate(node)
-        for node in group.values()
-        if isinstance(node, Mapping) and "_target_" in node
-    ]
+    return [instantiate(node) for node in group.values() if isinstance(node, Mapping) and "_target_" in node]
 
 
 def build_trainer(cfg: DictConfig, stats: RunStats, run_dir: Path) -> L.Trainer:
@@ -65,9 +61,7 @@ def build_trainer(cfg: DictConfig, stats: RunStats, run_dir: Path) -> L.Trainer:
     loggers = _instantiate_group(cfg.get("logger"))
     if not loggers:  # the lr is in the record's history; LearningRateMonitor needs a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    return L.Trainer(
-        **options, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir)
-    )
+    return L.Trainer(**options, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
 
 
 def prepare(cfg: DictConfig, run_dir: Path) -> Prepared:
