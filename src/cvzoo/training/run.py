@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from cvzoo.errors import CvzooError, DivergedError
 from cvzoo.results import config_hash, write_record
 from cvzoo.training.environment import count_flops, device_name, library_versions
+from cvzoo.training.meta import dataset_meta
 from cvzoo.training.setup import Prepared, prepare
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None
         pretrained_loaded=module.model_info.pretrained_loaded,
         train_images=len(prepared.splits.train),
         class_names=prepared.splits.class_names,
+        dataset_meta=dataset_meta(prepared.splits, cfg.dataset, Path(str(cfg.paths.data_dir)) / ".cache"),
     )
     start = time.perf_counter()
     try:
