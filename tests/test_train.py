@@ -41,6 +41,7 @@ RECORD_FIELDS = {
     "started_at",
     "finished_at",
     "monitor",
+    "dataset_meta",
 }
 
 
