@@ -1,0 +1,45 @@
+"""Predict image files with a checkpoint or an exported ONNX; see README.md "Predict"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from cvzoo.inference.entry import run_entry
+from cvzoo.inference.run import PredictOptions, predict
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def run(cfg: DictConfig) -> int:
+    """Predict, print a one-line summary, and return the number of images answered."""
+    inputs = OmegaConf.to_container(cfg.inputs) if OmegaConf.is_list(cfg.inputs) else str(cfg.inputs)
+    opts = PredictOptions(
+        batch_size=int(cfg.batch_size),
+        topk=int(cfg.topk),
+        reject=bool(cfg.reject),
+        threshold=None if cfg.threshold is None else float(cfg.threshold),
+        overlay_alpha=float(cfg.overlay_alpha),
+        progress=bool(cfg.progress),
+    )
+    result = predict(cfg.model, inputs, cfg.out, cfg.backend, str(cfg.device), opts)
+    reject = (
+        f", {result.rejected} unknown (threshold {result.threshold:.3f})"
+        if result.threshold is not None
+        else ""
+    )
+    skipped = f", {len(result.failed)} unreadable skipped (errors.csv)" if result.failed else ""
+    print(f"predicted {len(result.rows)} images{reject}{skipped}: {result.out / 'predictions.csv'}")
+    return len(result.rows)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
+def main(cfg: DictConfig) -> None:
+    """Compose the predict config and run it (errors: one line, exit code 1)."""
+    run_entry(run, cfg)
+
+
+if __name__ == "__main__":
+    main()

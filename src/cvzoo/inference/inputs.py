@@ -1,0 +1,94 @@
+"""Images to predict on: expand a file, folder or glob, and decode batches like training does."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import UnidentifiedImageError
+
+from cvzoo.data.images import IMAGE_EXTENSIONS, decode_image
+from cvzoo.errors import DataError
+
+# What PIL raises for a file that is not a decodable image.
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+
+
+def _is_image(path: Path) -> bool:
+    """True for a file with an image extension."""
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def collect_inputs(spec: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Image paths from a file, a folder (recursive, sorted), a glob, or a list of those."""
+    if isinstance(spec, list | tuple):
+        return [p for item in spec for p in collect_inputs(item)]
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if _is_image(p))
+        if not found:
+            raise DataError(f"inputs={text} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        return found
+    if glob.has_magic(text):
+        found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if _is_image(Path(p)))
+        if not found:
+            raise DataError(f"inputs={text} matches no image files; check the pattern")
+        return found
+    raise DataError(f"inputs={text} is not a file, folder or glob that exists; check the path")
+
+
+@dataclass
+class ImageBatch:
+    """Decoded images (uint8 NHWC RGB at the model size), their paths, and the files that failed."""
+
+    images: np.ndarray
+    paths: list[Path]
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def to_nhwc(images: np.ndarray) -> np.ndarray:
+    """``(N, 3, H, W)`` uint8 (the datasets' layout) as contiguous ``(N, H, W, 3)``."""
+    return np.ascontiguousarray(np.asarray(images).transpose(0, 2, 3, 1))
+
+
+def load_batch(paths: Sequence[Path], size: int) -> ImageBatch:
+    """Decode ``paths`` as RGB resized to ``size`` (training's ``decode_image``); skip unreadable files."""
+    arrays, kept, failed = [], [], []
+    for path in paths:
+        try:
+            arrays.append(decode_image(path, size).numpy())
+        except DECODE_ERRORS as err:
+            failed.append((path, f"{type(err).__name__}: {err}"))
+            continue
+        kept.append(path)
+    images = to_nhwc(np.stack(arrays)) if arrays else np.zeros((0, size, size, 3), np.uint8)
+    return ImageBatch(images, kept, failed)
+
+
+def batched(paths: Sequence[Path], batch_size: int) -> Iterator[list[Path]]:
+    """Consecutive chunks of ``batch_size`` paths."""
+    for start in range(0, len(paths), max(1, int(batch_size))):
+        yield list(paths[start : start + batch_size])
+
+
+def load_split(
+    dataset_cfg: Mapping[str, Any], split: str = "val", limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images (uint8 NHWC) and targets of one split, rebuilt from a checkpoint's dataset config."""
+    from cvzoo.data import build_splits
+
+    dataset = getattr(build_splits(dataset_cfg), split)
+    count = len(dataset) if limit is None else min(int(limit), len(dataset))
+    if count == 0:
+        raise DataError(f"the {split} split of dataset={dataset_cfg.get('name')} is empty")
+    items = [dataset[i] for i in range(count)]
+    images = np.stack([np.asarray(image) for image, _ in items])
+    targets = np.stack([np.asarray(target) for _, target in items])
+    return to_nhwc(images), targets
