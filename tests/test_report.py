@@ -92,6 +92,20 @@ def sweep(tmp_path: Path) -> Path:
     return write_sweep(root, records)
 
 
+def test_a_killed_run_is_listed_as_unfinished(tmp_path):
+    root = tmp_path / "sweep"
+    killed = make_record(root / "1", score=0.9)
+    killed.update(status="running", best_val={}, test={})
+    write_sweep(root, [make_record(root / "0", score=0.5), killed])
+    text = write_report(root)["md"].read_text()
+    assert "2 runs (1 ok, 1 failed or unfinished)" in text
+    assert len(md_section(text, "Runs")) == 1
+    assert (
+        "| running | no result: the run was killed or is still running |"
+        in md_section(text, "Failed runs")[0]
+    )
+
+
 def test_report_ranks_runs_lists_failures_and_writes_every_plot(sweep):
     paths = write_report(sweep)
     assert paths["md"] == sweep / "report.md" and paths["csv"] == sweep / "report.csv"
@@ -124,7 +138,6 @@ def test_segmentation_report_has_iou_bars_and_segmentation_metrics(tmp_path):
     assert {"per_class_iou/a", "per_class_iou/b"} <= set(paths)
     assert not any(key.startswith("confusion/") for key in paths)
     text = paths["md"].read_text()
-    assert "val/mIoU (best) | test/dice | test/mIoU | test/pixel_acc |" not in text  # order: mIoU first
     assert "| val/mIoU (best) | test/mIoU | test/dice | test/pixel_acc |" in text
     assert "- **mIoU**: " in text and "- **dice**: " in text and "- **pixel_acc**: " in text
     assert md_section(text, "Runs")[0].startswith("| 1 | `b` |")

@@ -19,7 +19,6 @@ from cvzoo.errors import ConfigError, DataError
 from cvzoo.results.store import find_records
 
 REPORT_MD, REPORT_CSV = "report.md", "report.csv"
-FAILED = ("failed", "diverged")
 # Task metrics in the order they are shown (classification, then segmentation).
 METRIC_ORDER = ("acc", "precision", "recall", "f1", "mIoU", "dice", "pixel_acc")
 # Config groups whose choice has one label per record; their inner keys follow the label.
@@ -54,7 +53,7 @@ def collect_records(items: str | Path | Sequence[Any]) -> tuple[list[dict], Path
     if not records:
         where = " ".join(map(str, dirs)) or "the given records"
         raise DataError(f"no result.json under {where}; pass a sweep dir or run dirs that trained")
-    return [r for r in records if r.get("status") != "running" or r.get("history")], (dirs or [None])[0]
+    return records, (dirs or [None])[0]
 
 
 def augmentation_label(record: Mapping[str, Any]) -> str:

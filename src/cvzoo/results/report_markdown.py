@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cvzoo.results.report import FAILED, SHOWN, group_label, metric_columns, monitor_value
+from cvzoo.results.report import SHOWN, group_label, metric_columns, monitor_value
 
+UNFINISHED = "no result: the run was killed or is still running"
 COSTS = ("params", "GFLOPs", "train time", "img/s")
 # Why each number is in the report: two sentences each (what it measures, why it matters).
 WHY = {
@@ -97,13 +98,13 @@ def _cost_cells(record: Mapping[str, Any]) -> list[str]:
 def _runs_table(
     records: Sequence[Mapping[str, Any]], ids: Sequence[str], varied: Mapping[str, Sequence[Any]]
 ) -> list[str]:
-    """The ranked table of runs that did not fail (failed ones are listed separately)."""
+    """The ranked table of the ok runs (the others are listed separately)."""
     monitors, shown = _score_columns(records)
     extra = [k for k in varied if k not in SHOWN]
     header = ["#", "run", *SHOWN, *extra, *COSTS, *(f"{m} (best)" for m in monitors), *shown]
     rows = []
     for i, (run, record) in enumerate(zip(ids, records)):
-        if record.get("status") in FAILED:
+        if record.get("status") != "ok":
             continue
         best = [_fmt(monitor_value(record)) if record.get("monitor") == m else "—" for m in monitors]
         scores = {**(record.get("best_val") or {}), **(record.get("test") or {})}
@@ -128,9 +129,9 @@ def _failed_table(
     extra = [k for k in varied if k not in SHOWN]
     rows = []
     for i, (run, record) in enumerate(zip(ids, records)):
-        if record.get("status") not in FAILED:
+        if record.get("status") == "ok":
             continue
-        error = str(record.get("error") or "").splitlines()
+        error = str(record.get("error") or UNFINISHED).splitlines()
         rows.append([f"`{run}`", *(_fmt(group_label(record, g)) for g in SHOWN),
                      *(_fmt(varied[k][i]) for k in extra), str(record.get("status")),
                      _fmt(error[0] if error else "")])  # fmt: skip
@@ -197,13 +198,13 @@ def render_markdown(
 ) -> str:
     """The whole report.md."""
     ok = sum(r.get("status") == "ok" for r in records)
-    failed = sum(r.get("status") in FAILED for r in records)
+    failed = sum(r.get("status") != "ok" for r in records)
     where = "test split (best checkpoint)" if any(r.get("test") for r in records) else "best validation epoch"
     lines = [
         "# Comparison report",
         "",
-        f"{len(records)} runs ({ok} ok, {failed} failed), ranked by {_ranking(records)} at the best "
-        f"validation epoch; the other task metrics are on the {where}.",
+        f"{len(records)} runs ({ok} ok, {failed} failed or unfinished), ranked by {_ranking(records)} "
+        f"at the best validation epoch; the other task metrics are on the {where}.",
         f"Varied: {', '.join(varied) or 'nothing'}. Every number of every run is in `{paths['csv'].name}`.",
         "",
         "## Runs",
