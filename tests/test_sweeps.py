@@ -77,3 +77,12 @@ def test_local_parallel_launcher_gives_the_same_records(run_train, tmp_path):
         (b, h, "ok") for b in ("test_resnet", "test_vit") for h in ("linear", "mlp")
     }
     assert (sweep / "matrix.csv").is_file()
+
+
+@pytest.mark.slow
+def test_slurm_local_launcher_runs_the_submitit_path(run_train, tmp_path):
+    result = run_train("-m", "head=linear,mlp", "hydra/launcher=slurm_local", timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (sweep,) = sweep_dirs(tmp_path)
+    assert {r["status"] for r in records(sweep)} == {"ok"} and len(records(sweep)) == 2
+    assert (sweep / ".submitit").is_dir()
