@@ -101,9 +101,7 @@ def test_masks_follow_geometric_transforms_with_the_same_parameters(transform):
 
 def test_padding_from_rotation_becomes_ignore_index_not_background():
     torch.manual_seed(0)
-    augment = build_augmentation(
-        {"b": {"rotation": {"p": 1.0, "degrees": [45, 45]}}}, "segmentation", 7
-    )
+    augment = build_augmentation({"b": {"rotation": {"p": 1.0, "degrees": [45, 45]}}}, "segmentation", 7)
     masks = torch.ones(2, 16, 16, dtype=torch.int64)
     _, out = augment(torch.rand(2, 3, 16, 16), masks)
     assert set(out.unique().tolist()) == {1, 7}

@@ -83,9 +83,7 @@ def unshift_masks(shifted: Tensor, ignore_index: int) -> Tensor:
     return torch.where(labels == 0, torch.full_like(labels, ignore_index), labels - 1)
 
 
-def _geometric(
-    where: str, class_name: str, options: Mapping[str, Any], size: tuple[int, int]
-) -> nn.Module:
+def _geometric(where: str, class_name: str, options: Mapping[str, Any], size: tuple[int, int]) -> nn.Module:
     """One geometric transform for ``size`` inputs (crops resize back to ``size``)."""
     if class_name == "RandomResizedCrop":
         options = {"size": size, **options}
@@ -198,9 +196,7 @@ def build_jpeg_block(name: str, options: Any, ignore_index: int) -> JpegBlock:
     quality = options.get("quality", (50.0, 95.0))
     low, high = (quality, quality) if isinstance(quality, int | float) else tuple(quality)
     if not 1 <= float(low) <= float(high) <= 100:
-        raise ConfigError(
-            f"augmentation.{name}.quality={quality!r} is invalid; use 1 <= low <= high <= 100"
-        )
+        raise ConfigError(f"augmentation.{name}.quality={quality!r} is invalid; use 1 <= low <= high <= 100")
     return JpegBlock((low, high), float(options.get("p", 0.5)))
 
 

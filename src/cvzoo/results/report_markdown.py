@@ -46,7 +46,7 @@ WHY = {
 
 
 def _fmt(value: Any, kind: str = "metric") -> str:
-    """A table cell: metrics to 4 digits, counts with SI suffixes, seconds as s/min/h."""
+    """A table cell: metrics to 4 digits, hyperparameters as given, counts with SI suffixes, times."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if not isinstance(value, int | float) or isinstance(value, bool):
@@ -66,6 +66,8 @@ def _fmt(value: Any, kind: str = "metric") -> str:
         )
     if kind == "gflops":
         return f"{value / 1e9:.3g}"
+    if kind == "value":
+        return f"{value:g}"
     if kind == "rate":
         return f"{value:,.0f}"
     return f"{value:.4f}"
@@ -113,7 +115,7 @@ def _runs_table(
                 str(len(rows) + 1),
                 f"`{run}`",
                 *(_fmt(group_label(record, g)) for g in SHOWN),
-                *(_fmt(varied[k][i]) for k in extra),
+                *(_fmt(varied[k][i], "value") for k in extra),
                 *_cost_cells(record),
                 *best,
                 *(_fmt(scores.get(m)) for m in shown),
@@ -133,7 +135,7 @@ def _failed_table(
             continue
         error = str(record.get("error") or UNFINISHED).splitlines()
         rows.append([f"`{run}`", *(_fmt(group_label(record, g)) for g in SHOWN),
-                     *(_fmt(varied[k][i]) for k in extra), str(record.get("status")),
+                     *(_fmt(varied[k][i], "value") for k in extra), str(record.get("status")),
                      _fmt(error[0] if error else "")])  # fmt: skip
     if not rows:
         return []
