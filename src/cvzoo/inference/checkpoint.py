@@ -104,3 +104,26 @@ def load_checkpoint(path: str | Path) -> tuple[CvzooModel, CheckpointMeta]:
         raise ModelError(f"weights of {str(path)!r} do not fit its config: {first[0].strip()}") from err
     model.eval()
     return model, meta
+
+
+def save_checkpoint_from_config(cfg: Mapping[str, Any], path: str | Path) -> Path:
+    """Build the module a resolved train config describes (untrained) and save it as a Lightning checkpoint.
+
+    For exports, benchmarks and tests of architectures nobody trained yet.
+    """
+    import lightning as L
+
+    from cvzoo.data import build_splits
+    from cvzoo.module import CvzooModule
+
+    splits = build_splits(cfg["dataset"])
+    module = CvzooModule(cfg, splits.class_names, splits.ignore_index)
+    trainer = L.Trainer(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    trainer.strategy.connect(module)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trainer.save_checkpoint(path)
+    return path
