@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from cvzoo.cli import main
+from cvzoo.predictors import guided
 from cvzoo.predictors.matrix_io import read_table
 from cvzoo.predictors.simulate import replay_guided, replay_random, score_outcomes, simulate
 
@@ -28,8 +30,8 @@ def test_guided_replay_finds_the_best_cell_of_a_planted_low_rank_matrix() -> Non
 def test_guided_beats_random_and_gets_within_1pct_on_a_two_factor_matrix() -> None:
     result = simulate(read_table(TWO_FACTOR).values, [0.2, 0.3], seeds=20)
     assert result.guided["p_within_1pct"][1] >= 0.9
-    for guided, rand in zip(result.guided["regret"], result.random["regret"]):
-        assert guided < rand
+    for ours, theirs in zip(result.guided["regret"], result.random["regret"]):
+        assert ours < theirs
 
 
 def test_guided_replay_only_reveals_measured_cells() -> None:
@@ -76,16 +78,25 @@ def test_cli_table_names_both_strategies(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_cli_uses_excluded_columns_as_features_not_cells(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table = read_table(PLANTED).to_frame()
     table["sim_params"] = np.arange(len(table)) * 1000.0  # would be the "best cell" if kept
     path = tmp_path / "with_params.csv"
     table.to_csv(path)
-    args = ["--budget", "20", "--seeds", "2", "--max-refits", "2", "--exclude-cols", "sim_params"]
+    seen: list[np.ndarray] = []
+    fit = guided.fit_completion
+
+    def recording_fit(observed: np.ndarray, **kwargs: Any) -> Any:
+        seen.append(kwargs["row_features"])
+        return fit(observed, **{**kwargs, "row_features": None})  # skip the slow boosting
+
+    monkeypatch.setattr(guided, "fit_completion", recording_fit)
+    args = ["--budget", "20", "--seeds", "2", "--exclude-cols", "sim_params", "--features"]
     assert main(["simulate", str(path), "--json", *args]) == 0
     out = json.loads(capsys.readouterr().out)
     assert max(out["guided"]["regret"] + out["random"]["regret"]) < 20  # not ~11,000
+    assert seen and all(f.shape == (12, 1) and f[3, 0] == 3000.0 for f in seen)
 
 
 @pytest.mark.parametrize(

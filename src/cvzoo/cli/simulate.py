@@ -52,7 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="COL",
-        help="side-feature columns (params, FLOPs): not cells; used as row features",
+        help="side-feature columns (params, FLOPs) that are not cells of the grid",
+    )
+    p.add_argument(
+        "--features",
+        action="store_true",
+        help="give the excluded columns to the predictors as row features (boosting; slower)",
     )
     p.add_argument("--batch-size", type=int, default=1, help="cells per proposal (default 1)")
     p.add_argument("--acquisition", choices=("ucb", "ei"), default="ucb")
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     features = None
     if args.exclude_cols:
         kept = drop_columns(matrix, args.exclude_cols, args.full)  # checks every name
-        features = matrix.values[:, [matrix.cols.index(c) for c in args.exclude_cols]]
+        if args.features:
+            features = matrix.values[:, [matrix.cols.index(c) for c in args.exclude_cols]]
         matrix = kept
     columns = (
         TextColumn("{task.description}"),
