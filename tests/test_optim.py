@@ -137,7 +137,7 @@ def test_backbone_lr_multiplier_applies_to_the_backbone_only(compose_cfg, schedu
     optimizer = build_optimizer(opt_cfg, model)
     scheduler = build_scheduler(sched_cfg, optimizer, TOTAL, "val/acc")
     train_steps(optimizer, scheduler, model)
-    lr = {g["group_name"]: g["lr"] for g in optimizer.param_groups}
+    lr = {g["name"]: g["lr"] for g in optimizer.param_groups}
     assert set(lr) == {"backbone", "backbone_no_decay", "head", "head_no_decay"}
     assert lr["backbone"] == pytest.approx(0.1 * lr["head"])
     assert lr["backbone_no_decay"] == pytest.approx(0.1 * lr["head_no_decay"])

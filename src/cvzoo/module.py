@@ -21,9 +21,7 @@ from cvzoo.tasks import TASKS, per_class_metric
 class CvzooModule(L.LightningModule):
     """Train, validate and test a ``CvzooModel`` with the task's loss and metrics."""
 
-    def __init__(
-        self, cfg: Mapping[str, Any], class_names: list[str], ignore_index: int = 255
-    ) -> None:
+    def __init__(self, cfg: Mapping[str, Any], class_names: list[str], ignore_index: int = 255) -> None:
         super().__init__()
         self.save_hyperparameters(
             {"cfg": dict(cfg), "class_names": list(class_names), "ignore_index": ignore_index}
@@ -44,9 +42,7 @@ class CvzooModule(L.LightningModule):
                 for stage in ("val", "test")
             }
         )
-        self.per_class_name, self.per_class = per_class_metric(
-            self.task.name, num_classes, ignore_index
-        )
+        self.per_class_name, self.per_class = per_class_metric(self.task.name, num_classes, ignore_index)
         self.confusion = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
         self.per_class_values: list[float | None] = []
         self.confusion_values: list[list[int]] = []
@@ -78,9 +74,7 @@ class CvzooModule(L.LightningModule):
             raise DivergedError(
                 f"loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}"
             )
-        self.log(
-            "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(images)
-        )
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(images))
         return loss
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
@@ -123,14 +117,26 @@ class CvzooModule(L.LightningModule):
         self.per_class.reset()
         self.confusion_values = self.confusion.compute().detach().cpu().long().tolist()
         self.confusion.reset()
+        if self.task.name == "classification":
+            self._log_confusion_figure()
+
+    def _log_confusion_figure(self) -> None:
+        """Show the test confusion matrix in TensorBoard (when that logger is active)."""
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        from cvzoo.results.report_plots import confusion_figure
+
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger) and self.confusion_values:
+                names = self.hparams["class_names"]
+                figure = confusion_figure(self.confusion_values, names, "Confusion matrix (test)")
+                logger.experiment.add_figure("test/confusion_matrix", figure, global_step=self.global_step)
 
     def configure_optimizers(self) -> Any:
         """Optimizer and scheduler from their config groups."""
         optimizer = build_optimizer(self.cfg["optimizer"], self.model)
         total = int(self.trainer.estimated_stepping_batches) if self.trainer is not None else 1
-        scheduler = build_scheduler(
-            self.cfg["scheduler"], optimizer, total, str(self.cfg["monitor"])
-        )
+        scheduler = build_scheduler(self.cfg["scheduler"], optimizer, total, str(self.cfg["monitor"]))
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

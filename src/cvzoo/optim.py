@@ -45,7 +45,7 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, backbone_lr_m
             "params": params,
             "lr": lr * (backbone_lr_mult if is_backbone else 1.0),
             "weight_decay": 0.0 if no_decay else weight_decay,
-            "group_name": f"{'backbone' if is_backbone else 'head'}{'_no_decay' if no_decay else ''}",
+            "name": f"{'backbone' if is_backbone else 'head'}{'_no_decay' if no_decay else ''}",
         }
         for (is_backbone, no_decay), params in sorted(groups.items())
     ]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.errors import CvzooError
 from cvzoo.results.pivot import default_metric, pivot_records, to_markdown, write_matrix
@@ -25,11 +25,13 @@ def sweep_records(sweep_dir: Path) -> list[dict[str, Any]]:
     return find_records([d for d in dirs if d.is_dir()], on_warning=log.warning)
 
 
-def summarize_sweep(sweep_dir: Path, overrides: list[str]) -> tuple[int, int]:
+def summarize_sweep(
+    sweep_dir: Path, overrides: list[str], sweeper_params: dict[str, Any] | None = None
+) -> tuple[int, int]:
     """Write the matrix (and report) for the swept axes; return (ok, not ok) job counts."""
     records = sweep_records(sweep_dir)
     ok = sum(r.get("status") == "ok" for r in records)
-    axes = matrix_axes(swept_keys(overrides))
+    axes = matrix_axes(swept_keys(overrides, sweeper_params))
     if records and axes:
         try:
             matrix = pivot_records(records, rows=axes[0], cols=axes[1], metric=default_metric(records))
@@ -58,7 +60,9 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Summarize the sweep directory once every job has finished."""
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        ok, failed = summarize_sweep(sweep_dir, list(config.hydra.overrides.task))
+        params = config.hydra.sweeper.get("params")
+        params = OmegaConf.to_container(params, resolve=True) if params else None
+        ok, failed = summarize_sweep(sweep_dir, list(config.hydra.overrides.task), params)
         print(f"sweep finished: {ok} ok, {failed} failed or diverged | {sweep_dir}")
         if failed and self.exit_with_failures:
             sys.exit(min(failed, 125))

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from cvzoo.errors import ConfigError, CvzooError, suggestion
 from cvzoo.models.backbones import available_models
+from cvzoo.sweeps.axes import override_options, parse_overrides
 from cvzoo.sweeps.job import configure_parallel_job, reuse_or_resume
 from cvzoo.training.run import monitored_value, run_training, summary_line
 
@@ -40,18 +41,23 @@ def _unknown_option_message(config_dir: Path, group: str, option: str) -> str:
 
 def check_overrides(argv: Sequence[str], config_dir: Path) -> None:
     """Reject ``group=option`` overrides whose option has no config file, before Hydra starts."""
-    for arg in argv:
-        if arg.startswith("-") or "=" not in arg:
-            continue
-        key, _, value = arg.partition("=")
-        key = key.lstrip("+~")
+    items = [arg for arg in argv if not arg.startswith("-") and "=" in arg]
+    try:
+        overrides = parse_overrides(items)
+    except Exception as err:
+        raise ConfigError(
+            f"cannot parse the overrides {' '.join(items)}: {str(err).splitlines()[0]}"
+        ) from err
+    for override in overrides:
+        key = override.key_or_group
         if "." in key or "/" in key or not (config_dir / key).is_dir():
             continue
-        values = value.strip("[]").split(",") if value else []
         known = _group_options(config_dir, key)
-        for option in filter(None, (v.strip() for v in values)):
-            if option != "null" and option not in known:
-                raise ConfigError(_unknown_option_message(config_dir, key, option))
+        for option in override_options(override):
+            for name in option.strip("[]").split(","):
+                name = name.strip()
+                if name and name != "null" and name not in known:
+                    raise ConfigError(_unknown_option_message(config_dir, key, name))
 
 
 def _is_multirun() -> bool:

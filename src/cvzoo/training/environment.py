@@ -49,7 +49,7 @@ def count_flops(model: nn.Module, image_size: int) -> int | None:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(x)
         return int(counter.get_total_flops())
-    except Exception:
+    except Exception:  # noqa: BLE001 - FLOPs are informative, never fatal
         return None
     finally:
         model.train(was_training)

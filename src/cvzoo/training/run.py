@@ -42,7 +42,7 @@ def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "dataset": str(cfg.dataset.name),
         "fraction": float(cfg.dataset.get("fraction", 1.0)),
         "seed": int(cfg.seed),
-        "augmentation": sorted(cfg.augmentation.keys()) if cfg.get("augmentation") else [],
+        "augmentation": list(cfg.augmentation.keys()) if cfg.get("augmentation") else [],
         "optimizer": choices("optimizer"),
         "scheduler": choices("scheduler"),
         "monitor": str(cfg.monitor),
