@@ -1,0 +1,1 @@
+"""cvzoo benchmarks: ``python -m benchmarks.run --device cpu|cuda [--quick]`` (never part of the tests)."""
