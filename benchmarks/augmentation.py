@@ -70,7 +70,8 @@ def run(st: Settings) -> list[Row]:
     torchvision_rate(loader)  # start the workers
     kornia_rate(images[:BATCH], st.device, augment)  # warm up
     kornia, tv = alternate(
-        [lambda: kornia_rate(images, st.device, augment), lambda: torchvision_rate(loader)], 1 if st.quick else 3
+        [lambda: kornia_rate(images, st.device, augment), lambda: torchvision_rate(loader)],
+        1 if st.quick else 3,
     )
     sec = "3 augmentation"
     return [

@@ -76,17 +76,25 @@ def _rows(st: Settings, label: str, overrides: tuple[str, ...], classes: int) ->
     ort32, eager32 = alternate([_seconds(ort_run, many, 3), _seconds(eager, many, 3)], repeats)
     sec = "4 inference (CPU)"
     return [
-        Row(sec, f"{label} b1 latency: onnxruntime / eager", f"{ort1 * 1e3:.2f} / {eager1 * 1e3:.2f} ms",
-            f"ORT {eager1 / ort1:.2f}x faster"),
-        Row(sec, f"{label} b32 throughput: onnxruntime / eager",
-            f"{fmt(32 / ort32)} / {fmt(32 / eager32, 'img/s')}", f"ORT {eager32 / ort32:.2f}x faster"),
+        Row(
+            sec,
+            f"{label} b1 latency: onnxruntime / eager",
+            f"{ort1 * 1e3:.2f} / {eager1 * 1e3:.2f} ms",
+            f"ORT {eager1 / ort1:.2f}x faster",
+        ),
+        Row(
+            sec,
+            f"{label} b32 throughput: onnxruntime / eager",
+            f"{fmt(32 / ort32)} / {fmt(32 / eager32, 'img/s')}",
+            f"ORT {eager32 / ort32:.2f}x faster",
+        ),
     ]
 
 
 def run(st: Settings) -> list[Row]:
     """Section 4 (onnxruntime on CPU; eager on CPU with the same thread count)."""
     try:
-        import cvzoo.export.onnx_export  # noqa: F401
+        import cvzoo.export.onnx_export
         import cvzoo.export.wrapper  # noqa: F401
     except ImportError as err:
         return [Row("4 inference", "onnxruntime vs eager", "n/a", f"export API missing: {err}")]
@@ -94,6 +102,6 @@ def run(st: Settings) -> list[Row]:
     for label, overrides, classes in MODELS[:1] if st.quick else MODELS:
         try:
             rows += _rows(st, label, overrides, classes)
-        except Exception as err:  # report, do not stop the other sections
+        except Exception as err:  # noqa: BLE001  report, do not stop the other sections
             rows.append(Row("4 inference", label, "n/a", str(err).splitlines()[0][:80]))
     return rows

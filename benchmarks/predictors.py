@@ -37,19 +37,40 @@ def als_row(rows: int, cols: int) -> Row:
     target = ""
     if (rows, cols) == (1_000, 1_000):
         target = f"< 2 s ({'met' if seconds < 2 else 'MISSED'})"
-    return Row("5 predictors", f"ALS {rows:,}x{cols:,}, 10% observed", f"{seconds:.2f} s, peak {peak / 2**20:,.0f} MiB", target)
+    return Row(
+        "5 predictors",
+        f"ALS {rows:,}x{cols:,}, 10% observed",
+        f"{seconds:.2f} s, peak {peak / 2**20:,.0f} MiB",
+        target,
+    )
 
 
 def simulate_row(seeds: int) -> Row:
     """Wall time of ``cvzoo simulate`` (subprocess, so imports count as a user would see them)."""
-    command = [sys.executable, "-m", "cvzoo", "simulate", str(MATRIX), "--budget", "0.1", "0.2", "0.3",
-               "--seeds", str(seeds), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "cvzoo",
+        "simulate",
+        str(MATRIX),
+        "--budget",
+        "0.1",
+        "0.2",
+        "0.3",
+        "--seeds",
+        str(seeds),
+        "--json",
+    ]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        return Row("5 predictors", "cvzoo simulate", "n/a", (done.stderr.strip().splitlines() or ["failed"])[-1][:80])
-    return Row("5 predictors", f"cvzoo simulate {MATRIX.stem}, {seeds} seeds, 3 budgets", fmt(seconds, "s", 2))
+        return Row(
+            "5 predictors", "cvzoo simulate", "n/a", (done.stderr.strip().splitlines() or ["failed"])[-1][:80]
+        )
+    return Row(
+        "5 predictors", f"cvzoo simulate {MATRIX.stem}, {seeds} seeds, 3 budgets", fmt(seconds, "s", 2)
+    )
 
 
 def run(st: Settings) -> list[Row]:
