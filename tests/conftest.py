@@ -44,7 +44,7 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 FAST = (
     "backbone=test_resnet",
     "dataset.fraction=0.1",
-    "dataset.image_size=16",
+    "dataset.image_size=32",
     "trainer.max_epochs=1",
     "trainer.enable_progress_bar=false",
     "logger=none",

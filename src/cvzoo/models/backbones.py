@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import timm
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from cvzoo.errors import ModelError, suggestion
@@ -127,7 +128,9 @@ def build_backbone(
     """Build ``name`` from timm as a feature extractor and describe its outputs."""
     check_model_name(name)
     mode = normalize_pretrained(pretrained)
-    kwargs = dict(kwargs or {})
+    kwargs = (
+        OmegaConf.to_container(kwargs, resolve=True) if isinstance(kwargs, DictConfig) else dict(kwargs or {})
+    )
     module = _create_pretrained(name, mode, kwargs) if mode != "false" else None
     loaded = module is not None
     if module is None:

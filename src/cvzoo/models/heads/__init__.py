@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from cvzoo.errors import ConfigError
@@ -63,7 +64,8 @@ def check_head_task(cfg: Mapping[str, Any], task: str) -> None:
 def build_head(cfg: Mapping[str, Any], feature_info: PyramidInfo, num_classes: int) -> Head:
     """Instantiate the head described by ``cfg`` for the given pyramid and class count."""
     cls = head_class(cfg)
-    options = {k: v for k, v in cfg.items() if k not in _META_KEYS}
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    options = {k: v for k, v in plain.items() if k not in _META_KEYS}
     try:
         return cls(feature_info, num_classes, **options)
     except TypeError as err:
