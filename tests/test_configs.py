@@ -41,16 +41,10 @@ def test_every_group_exists_with_options():
         assert options(group), f"configs/{group}/ has no options"
 
 
-@pytest.mark.parametrize(
-    "group,option", [(g, o) for g in GROUPS if g != "hydra" for o in options(g)]
-)
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS if g != "hydra" for o in options(g)])
 def test_every_option_composes(compose_cfg, group, option):
     if group == "head" and option not in ("linear", "mlp"):
-        cfg = (
-            compose_cfg(f"{group}={option}", "dataset=shapes")
-            if "shapes" in options("dataset")
-            else None
-        )
+        cfg = compose_cfg(f"{group}={option}", "dataset=shapes") if "shapes" in options("dataset") else None
         if cfg is None:
             pytest.skip("segmentation dataset not available")
     else:
@@ -81,9 +75,7 @@ def test_digits_splits_are_deterministic_and_stratified(compose_cfg):
     cfg = compose_cfg("dataset.fraction=0.2")
     a, b = build_splits(cfg.dataset), build_splits(cfg.dataset)
     assert a.train.indices == b.train.indices and a.val.indices == b.val.indices
-    assert set(a.train.indices).isdisjoint(a.val.indices) and set(a.val.indices).isdisjoint(
-        a.test.indices
-    )
+    assert set(a.train.indices).isdisjoint(a.val.indices) and set(a.val.indices).isdisjoint(a.test.indices)
     labels = a.train.dataset.targets[a.train.indices]
     assert set(labels.tolist()) == set(range(10))
     image, _ = a.train[0]

@@ -51,9 +51,7 @@ def logs(tmp_path):
 
 
 def shapes_matrix(logs):
-    return pivot_records(
-        find_records([logs], {"dataset": "shapes"}), "backbone", "head", "val/mIoU"
-    )
+    return pivot_records(find_records([logs], {"dataset": "shapes"}), "backbone", "head", "val/mIoU")
 
 
 def test_pivot_aggregates_seeds_and_marks_failed_and_missing_cells(logs):

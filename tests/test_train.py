@@ -60,9 +60,7 @@ def test_train_py_writes_a_complete_record(run_train, tmp_path):
     assert record["backbone"] == "test_resnet" and record["head"] == "linear"
     assert 0.0 <= record["test"]["test/acc"] <= 1.0
     assert record["best_val"]["val/acc"] == max(h["val/acc"] for h in record["history"])
-    assert (
-        record["params"] > 0 and record["flops_per_image"] > 0 and record["train_images_per_s"] > 0
-    )
+    assert record["params"] > 0 and record["flops_per_image"] > 0 and record["train_images_per_s"] > 0
     assert Path(record["checkpoint"]).is_file() and Path(record["last_checkpoint"]).is_file()
     assert len(record["confusion_matrix"]) == 10
 
@@ -83,9 +81,7 @@ def test_nonfinite_loss_raises_diverged_with_record(compose_cfg, tmp_path, monke
     from cvzoo.errors import DivergedError
     from tests.conftest import FAST
 
-    monkeypatch.setattr(
-        torch.nn.CrossEntropyLoss, "forward", lambda self, x, y: x.sum() * float("inf")
-    )
+    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", lambda self, x, y: x.sum() * float("inf"))
     with pytest.raises(DivergedError):
         run_training(compose_cfg(*FAST))
     record = load_record(tmp_path / "run")
@@ -154,9 +150,7 @@ def test_head_that_does_not_fit_the_task(compose_cfg):
 
 @pytest.mark.slow
 def test_multirun_leaves_six_ok_records(run_train, tmp_path):
-    result = run_train(
-        "-m", "backbone=test_resnet,test_vit,test_convnext", "head=linear,mlp", timeout=900
-    )
+    result = run_train("-m", "backbone=test_resnet,test_vit,test_convnext", "head=linear,mlp", timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     records = records_under(tmp_path / "logs" / "train" / "multiruns")
     assert len(records) == 6 and {r["status"] for r in records} == {"ok"}

@@ -42,9 +42,7 @@ class CvzooModel(nn.Module):
         x = (images - self.mean) / self.std
         logits = self.head(self.adapter(self.backbone(x)))
         if logits.ndim == 4 and logits.shape[-2:] != images.shape[-2:]:
-            logits = F.interpolate(
-                logits, size=images.shape[-2:], mode="bilinear", align_corners=False
-            )
+            logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
         return logits
 
 
