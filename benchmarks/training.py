@@ -128,7 +128,7 @@ def run(st: Settings) -> list[Row]:
     """Sections 1 and 2."""
     cfg, splits = _setup(st)
     steps = 6 if st.quick else 12
-    repeats = 1 if st.quick else 3
+    repeats = 1 if st.quick else 5
     fw, plain = alternate(
         [lambda: lightning_rate(cfg, splits, steps), lambda: plain_rate(cfg, splits, steps, st.device)],
         repeats,
