@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -9,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.errors import ConfigError
 from cvzoo.export.pipeline import FORMATS, ExportOptions, export_model
-from cvzoo.inference.entry import run_entry
+from cvzoo.inference.entry import quote_commas, run_entry
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -55,4 +56,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = [sys.argv[0], *quote_commas(sys.argv[1:], ("pick",))]
     main()

@@ -1,7 +1,8 @@
 """Fixtures shared by the deployment tests (export, predict, calibrate): one small trained run.
 
-Imported by tests/test_export.py, test_predict.py and test_calibrate.py; session-scoped so the
-run is trained and exported once per test session.
+Imported by tests/test_export.py, test_predict.py and test_calibrate.py. pytest keeps one fixture
+per importing module, so the expensive results are also cached per process: the run is trained
+and exported once per test session.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -18,8 +20,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 from PIL import Image
 from sklearn.datasets import load_digits
+from torch import Tensor, nn
 
 from cvzoo.export.pipeline import ExportOptions, export_model
+from cvzoo.models.heads import Head
+from cvzoo.models.pyramid import PyramidInfo
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"
@@ -75,25 +80,31 @@ def write_digit_images(folder: Path, count: int = 12, size: int = 40) -> list[Pa
     return paths
 
 
+_MADE: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished training run (digits, test_resnet, 48 px): result.json + checkpoints/best.ckpt."""
     from cvzoo.training import run_training
 
-    root = tmp_path_factory.mktemp("deploy")
-    run_dir = root / "logs" / "train" / "runs" / "digits48"
-    cfg = compose_train(root, *TRAIN_OVERRIDES, output_dir=run_dir)
-    run_training(cfg)
-    return run_dir
+    if "trained" not in _MADE:
+        root = tmp_path_factory.mktemp("deploy")
+        run_dir = root / "logs" / "train" / "runs" / "digits48"
+        run_training(compose_train(root, *TRAIN_OVERRIDES, output_dir=run_dir))
+        _MADE["trained"] = run_dir
+    return _MADE["trained"]
 
 
 @pytest.fixture(scope="session")
 def exported_run(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the trained run with ``export/`` (dynamic uint8 ONNX + card) written by export_model."""
-    run_dir = tmp_path_factory.mktemp("exported") / "run"
-    shutil.copytree(trained_run, run_dir)
-    export_model(ExportOptions(ckpt=str(run_dir / "checkpoints" / "best.ckpt"), progress=False))
-    return run_dir
+    if "exported" not in _MADE:
+        run_dir = tmp_path_factory.mktemp("exported") / "run"
+        shutil.copytree(trained_run, run_dir)
+        export_model(ExportOptions(ckpt=str(run_dir / "checkpoints" / "best.ckpt"), progress=False))
+        _MADE["exported"] = run_dir
+    return _MADE["exported"]
 
 
 @pytest.fixture
@@ -104,12 +115,29 @@ def fresh_run(trained_run: Path, tmp_path: Path) -> Path:
     return run_dir
 
 
-def untrained_checkpoint(root: Path, backbone: str, head: str, size: int = 32) -> Path:
+def untrained_checkpoint(root: Path, backbone: str, head: str, size: int = 32, *overrides: str) -> Path:
     """An untrained Lightning checkpoint for any backbone x head (segmentation heads use shapes)."""
     from cvzoo.inference.checkpoint import save_checkpoint_from_config
 
     seg = head in ("fpn", "unet", "deeplabv3plus")
     data = ("dataset=shapes", "dataset.num_images=24", "dataset.cache_dir=null") if seg else ()
-    cfg = compose_train(root, f"backbone={backbone}", f"head={head}", f"dataset.image_size={size}", *data)
+    cfg = compose_train(
+        root, f"backbone={backbone}", f"head={head}", f"dataset.image_size={size}", *data, *overrides
+    )
     container = OmegaConf.to_container(cfg, resolve=True)
     return save_checkpoint_from_config(container, root / f"{backbone}_{head}" / "checkpoints" / "best.ckpt")
+
+
+class GridPoolHead(Head):
+    """A classification head pooling to a 2x2 grid: AdaptiveAvgPool2d with output > 1 (no dynamic ONNX)."""
+
+    tasks: ClassVar[tuple[str, ...]] = ("classification",)
+
+    def __init__(self, feature_info: PyramidInfo, num_classes: int) -> None:
+        super().__init__(feature_info, num_classes)
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(4 * feature_info.channels[-1], num_classes)
+
+    def forward(self, features: list[Tensor]) -> Tensor:
+        """Return ``(B, num_classes)`` logits."""
+        return self.fc(self.pool(features[-1]).flatten(1))

@@ -24,7 +24,7 @@ from cvzoo.inference.source import resolve_source
 from cvzoo.results import load_record, write_record
 from tests.deploy_helpers import exported_run, run_script, trained_run, untrained_checkpoint
 
-__all__ = ["exported_run", "trained_run"]  # session fixtures used below
+__all__ = ["exported_run", "trained_run"]  # fixtures from deploy_helpers used below
 
 
 def session(path: Path) -> ort.InferenceSession:
@@ -76,10 +76,10 @@ def test_tampered_onnx_fails_the_parity_check(exported_run: Path, tmp_path: Path
     path = tmp_path / "export" / "model.onnx"
     assert verify_onnx(path)["ok"]
     model = onnx.load(str(path))
-    biggest = max(model.graph.initializer, key=lambda t: np.prod(t.dims))
-    weights = numpy_helper.to_array(biggest)
-    noise = np.random.default_rng(0).normal(0, weights.std() * 0.5, weights.shape).astype(weights.dtype)
-    biggest.CopyFrom(numpy_helper.from_array(weights + noise, biggest.name))
+    classifier = next(t for t in model.graph.initializer if t.name.endswith("head.fc.weight"))
+    weights = numpy_helper.to_array(classifier)
+    noise = np.random.default_rng(0).normal(0, 0.1 * weights.std(), weights.shape).astype(weights.dtype)
+    classifier.CopyFrom(numpy_helper.from_array(weights + noise, classifier.name))
     onnx.save(model, str(path))
     with pytest.raises(ParityError, match="parity failed on validation inputs at 48px: max"):
         verify_onnx(path)
@@ -174,3 +174,15 @@ def test_every_backbone_and_head_exports_with_parity(backbone: str, head: str, t
     assert card["task"] == task and card["input"]["tested_sizes"][0] == 32
     if not card["input"]["dynamic_hw"]:  # a fixed-size fallback must say why
         assert parity["onnx"]["dynamic_attempt"]["note"]
+
+
+def test_a_head_that_breaks_dynamic_sizes_falls_back_to_fixed_size(tmp_path: Path) -> None:
+    # AdaptiveAvgPool2d(2) exports with dynamic H/W but is wrong at other sizes: only parity catches it
+    grid = ("head._target_=tests.deploy_helpers.GridPoolHead", "~head.dropout")
+    ckpt = untrained_checkpoint(tmp_path, "test_resnet", "linear", 32, *grid)
+    card = export_model(ExportOptions(ckpt=str(ckpt), opencv=False, progress=False))
+    parity = json.loads((ckpt.parents[1] / "export" / "parity.json").read_text())
+    assert card["input"]["dynamic_hw"] is False and card["input"]["tested_sizes"] == [32]
+    assert parity["ok"] and "exported fixed-size instead" in parity["onnx"]["dynamic_attempt"]["note"]
+    sess = session(ckpt.parents[1] / "export" / "model.onnx")
+    assert sess.get_inputs()[0].shape[1:] == [32, 32, 3]

@@ -23,7 +23,7 @@ from tests.deploy_helpers import (
     write_digit_images,
 )
 
-__all__ = ["exported_run", "trained_run"]  # session fixtures used below
+__all__ = ["exported_run", "trained_run"]  # fixtures from deploy_helpers used below
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -100,7 +100,7 @@ def test_reject_threshold_answers_unknown_and_can_be_disabled(exported_run: Path
 def test_inputs_can_be_a_file_a_folder_or_a_glob(tmp_path: Path) -> None:
     paths = write_digit_images(tmp_path / "images", count=4)
     assert collect_inputs(paths[1]) == [paths[1]]
-    assert len(collect_inputs(tmp_path / "images")) == 4  # broken.jpg is listed, skipped at decode time
+    assert len(collect_inputs(tmp_path / "images")) == 5  # broken.jpg too: skipped when decoding fails
     assert collect_inputs(str(tmp_path / "images" / "more" / "*.png")) == [paths[0], paths[3]]
     with pytest.raises(DataError, match="matches no image files"):
         collect_inputs(str(tmp_path / "*.tif"))

@@ -28,7 +28,7 @@ class ParityError(ModelError):
 class Tolerance:
     """How close exported logits and answers must be to the eager model's."""
 
-    atol: float = 1e-3
+    atol: float = 1e-4
     rtol: float = 1e-3
     min_agreement: float = 0.99
 

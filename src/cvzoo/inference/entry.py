@@ -23,3 +23,14 @@ def run_entry(func: Callable[[Any], Any], cfg: Any) -> Any:
             raise
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+
+
+def quote_commas(argv: list[str], keys: tuple[str, ...]) -> list[str]:
+    """Quote ``key=a,b`` arguments so Hydra reads them as one string, not as a sweep (``pick=b,h``)."""
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key in keys and "," in value and value[:1] not in "'\"[":
+            arg = f"{key}='{value}'"
+        out.append(arg)
+    return out
