@@ -114,3 +114,15 @@ def test_every_logger_and_callback_instantiates(compose_cfg, tmp_path: Path):
         cfg = compose_cfg(f"callbacks={callbacks}")
         trainer = build_trainer(cfg, RunStats(), tmp_path)
         assert any(isinstance(c, RunStats) for c in trainer.callbacks)
+
+
+def test_pretrained_true_fails_clearly_when_weights_are_unreachable(monkeypatch):
+    from cvzoo.errors import ModelError
+    from cvzoo.models.backbones import build_backbone
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(
+        ModelError, match=r"pretrained weights for 'test_resnet' could not be loaded.*pretrained=false"
+    ):
+        build_backbone("test_resnet", "true")
+    assert build_backbone("test_resnet", "auto").pretrained_loaded is False
