@@ -169,3 +169,16 @@ def test_guided_search_fills_a_first_batch_larger_than_its_design(fake_fit: None
     for cell in first:
         search.tell(cell, 1.0)
     assert len(search.ask()) == 2 and search.ask() == []
+
+
+def test_log_expected_improvement_matches_ei_and_keeps_ranking_far_tails() -> None:
+    from scipy.stats import norm
+
+    from cvzoo.predictors.acquisition import log_expected_improvement
+
+    mean = np.array([2.0, 0.0, -3.0, -12.0, -40.0, -41.0])
+    std = np.ones_like(mean)
+    log_ei = log_expected_improvement(mean, std, best=0.0)
+    exact = mean * norm.cdf(mean) + norm.pdf(mean)
+    assert np.allclose(log_ei[:3], np.log(exact[:3]))
+    assert np.all(np.isfinite(log_ei)) and np.all(np.diff(log_ei) < 0)  # plain EI is 0 there

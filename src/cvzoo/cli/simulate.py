@@ -60,7 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="give the excluded columns to the predictors as row features (boosting; slower)",
     )
     p.add_argument("--batch-size", type=int, default=1, help="cells per proposal (default 1)")
-    p.add_argument("--acquisition", choices=("ucb", "ei"), default="ucb")
+    p.add_argument(
+        "--acquisition",
+        choices=("ei", "ucb"),
+        default="ei",
+        help="expected improvement (default) or upper confidence bound mean + 2 std",
+    )
     p.add_argument("--method", default="auto", help="completion method (auto, bias, als, boost)")
     p.add_argument(
         "--max-refits",

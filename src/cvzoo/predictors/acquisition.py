@@ -33,21 +33,34 @@ def best_observed(observed: np.ndarray, lower_is_better: bool = False) -> float:
     return float(oriented(finite, lower_is_better).max()) if finite.size else -np.inf
 
 
-def acquisition_scores(
-    mean: np.ndarray, std: np.ndarray, best: float, acquisition: str = "ucb", kappa: float = 2.0
-) -> np.ndarray:
-    """Score cells (higher = more promising) by upper confidence bound or expected improvement."""
+def log_expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """log E[max(0, X - best)] for X ~ N(mean, std^2), accurate far below the incumbent too.
+
+    Plain EI underflows to 0 for cells many std below the best, which would leave their order to
+    chance; the log form keeps ranking them (asymptotic tail phi(z) / z^2 for z < -5).
+    """
     sd = np.maximum(std, 1e-12)
-    if acquisition == "ucb":
+    z = np.asarray((mean - best) / sd, float)
+    log_h = np.empty_like(z)
+    near = z > -5
+    zn = z[near]
+    log_h[near] = np.log(zn * ndtr(zn) + np.exp(-0.5 * zn * zn) / np.sqrt(2 * np.pi))
+    zf = z[~near]
+    series = -3 / zf**2 + 15 / zf**4 - 105 / zf**6  # Mills-ratio expansion of h(z) z^2 / phi(z)
+    log_h[~near] = -0.5 * zf * zf - 0.5 * np.log(2 * np.pi) - 2 * np.log(-zf) + np.log1p(series)
+    return np.log(sd) + log_h
+
+
+def acquisition_scores(
+    mean: np.ndarray, std: np.ndarray, best: float, acquisition: str = "ei", kappa: float = 2.0
+) -> np.ndarray:
+    """Score cells (higher = more promising): upper confidence bound or log expected improvement."""
+    sd = np.maximum(std, 1e-12)
+    if acquisition == "ucb" or (acquisition == "ei" and not np.isfinite(best)):
         return mean + kappa * sd
     if acquisition == "ei":
-        if not np.isfinite(best):
-            return mean + kappa * sd
-        z = (mean - best) / sd
-        return sd * (z * ndtr(z) + np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi))
-    raise ConfigError(
-        f"acquisition={acquisition!r} is unknown; use one of {', '.join(ACQUISITIONS)}"
-    )
+        return log_expected_improvement(mean, sd, best)
+    raise ConfigError(f"acquisition={acquisition!r} is unknown; use one of {', '.join(ACQUISITIONS)}")
 
 
 def select_batch(
@@ -57,7 +70,7 @@ def select_batch(
     candidates: np.ndarray,
     batch_size: int,
     rng: np.random.Generator,
-    acquisition: str = "ucb",
+    acquisition: str = "ei",
     kappa: float = 2.0,
     pending: Iterable[Cell] = (),
 ) -> list[Cell]:

@@ -124,7 +124,7 @@ def propose(
     batch_size: int,
     rng: np.random.Generator,
     method: str = "auto",
-    acquisition: str = "ucb",
+    acquisition: str = "ei",
     *,
     lower_is_better: bool = False,
     kappa: float = 2.0,
@@ -169,7 +169,7 @@ class GuidedSearch:
         observed: np.ndarray | None = None,
         lower_is_better: bool = False,
         method: str = "auto",
-        acquisition: str = "ucb",
+        acquisition: str = "ei",
         kappa: float = 2.0,
         stop_threshold: float = 0.05,
         init_share: float = 0.25,
@@ -253,13 +253,15 @@ class GuidedSearch:
     def std_scale(self) -> float:
         """How much wider than predicted the misses of the model-picked cells were (>= 1).
 
-        sqrt of the mean squared z-score of every model-picked cell once trained, with
-        CALIBRATION_PRIOR pseudo-cells at z^2 = 1; widens the std for acquisition and stopping.
+        A robust z-scale (median |z| / 0.674, so a few wild misses such as diverged runs do not
+        dominate) of every model-picked cell once trained, shrunk towards 1 by
+        CALIBRATION_PRIOR pseudo-cells; it widens the std for acquisition and stopping.
         """
-        z2 = np.square(self._z)
-        return float(
-            np.sqrt(max(1.0, (z2.sum() + CALIBRATION_PRIOR) / (z2.size + CALIBRATION_PRIOR)))
-        )
+        if not self._z:
+            return 1.0
+        robust2 = (np.median(np.abs(self._z)) / 0.674) ** 2
+        n = len(self._z)
+        return float(np.sqrt(max(1.0, (n * robust2 + CALIBRATION_PRIOR) / (n + CALIBRATION_PRIOR))))
 
     def _take(self, queue: list[Cell], n: int, exclude: Iterable[Cell] = ()) -> list[Cell]:
         """Pop up to ``n`` cells from ``queue`` that can still be trained."""

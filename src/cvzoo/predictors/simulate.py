@@ -130,9 +130,7 @@ def simulate(
     n_trainable = _check_full(full)
     runs = [resolve_budget(b, n_trainable) for b in budgets]
     tol = tolerance(full, _oriented_best(full, lower_is_better) * (-1 if lower_is_better else 1))
-    result = SimulationResult(
-        list(budgets), runs, {m: [] for m in METRICS}, {m: [] for m in METRICS}
-    )
+    result = SimulationResult(list(budgets), runs, {m: [] for m in METRICS}, {m: [] for m in METRICS})
     start = time.perf_counter()
     for n_runs in runs:
         guided, used, rand = [], [], []
