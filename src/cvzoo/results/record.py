@@ -14,7 +14,8 @@ Schema (version 1) -- documented in the README, keep both in sync:
   ``test/recall`` for classification),
 - ``confusion_matrix`` (test split, rows = true class, columns = predicted class),
 - ``dataset_meta`` (dataset meta-features of the training split, for the boosting predictor),
-- ``class_names``, ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``, ``train_images``,
+- ``class_names``, ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``,
+  ``train_images``,
 - ``device``, ``versions`` (python, torch, timm, lightning, ...), ``checkpoint`` / ``last_checkpoint``,
 - ``pretrained_requested`` (``auto`` | ``true`` | ``false``) and ``pretrained_loaded`` (bool).
 """
