@@ -70,8 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-refits",
         type=int,
-        default=10,
-        help="predictor fits per replay at most (default 10; 0 = refit before every batch)",
+        default=None,
+        help="predictor fits per replay at most (default 10, fewer on grids over 5,000 cells; "
+        "0 = refit before every batch)",
     )
     p.set_defaults(func=run)
 
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if args.features:
             features = matrix.values[:, [matrix.cols.index(c) for c in args.exclude_cols]]
         matrix = kept
+    refits = "auto" if args.max_refits is None else (args.max_refits or None)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         task = bar.add_task("replaying", total=len(budgets) * args.seeds)
         result = simulate(
             matrix.values, budgets, args.seeds, lower_is_better=args.lower_is_better,
-            batch_size=args.batch_size, max_refits=args.max_refits or None,
+            batch_size=args.batch_size, max_refits=refits,
             row_features=features, method=args.method, acquisition=args.acquisition,
             on_step=lambda: bar.advance(task),
         )  # fmt: skip

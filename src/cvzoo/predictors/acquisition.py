@@ -41,13 +41,13 @@ def log_expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> 
     """
     sd = np.maximum(std, 1e-12)
     z = np.asarray((mean - best) / sd, float)
-    log_h = np.empty_like(z)
-    near = z > -5
-    zn = z[near]
-    log_h[near] = np.log(zn * ndtr(zn) + np.exp(-0.5 * zn * zn) / np.sqrt(2 * np.pi))
-    zf = z[~near]
-    series = -3 / zf**2 + 15 / zf**4 - 105 / zf**6  # Mills-ratio expansion of h(z) z^2 / phi(z)
-    log_h[~near] = -0.5 * zf * zf - 0.5 * np.log(2 * np.pi) - 2 * np.log(-zf) + np.log1p(series)
+    far = z < -5
+    zn = np.where(far, -5.0, z)  # each formula only where it is accurate
+    log_h = np.log(zn * ndtr(zn) + np.exp(-0.5 * zn * zn) / np.sqrt(2 * np.pi))
+    if far.any():
+        zf = z[far]
+        series = -3 / zf**2 + 15 / zf**4 - 105 / zf**6  # Mills-ratio expansion of h z^2 / phi
+        log_h[far] = -0.5 * zf * zf - 0.5 * np.log(2 * np.pi) - 2 * np.log(-zf) + np.log1p(series)
     return np.log(sd) + log_h
 
 

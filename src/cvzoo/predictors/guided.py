@@ -265,12 +265,11 @@ class GuidedSearch:
 
     def _take(self, queue: list[Cell], n: int, exclude: Iterable[Cell] = ()) -> list[Cell]:
         """Pop up to ``n`` cells from ``queue`` that can still be trained."""
-        free = candidate_mask(self.observed, self.trainable)
         skip = self.pending | set(exclude)
         out: list[Cell] = []
         while queue and len(out) < n:
             cell = queue.pop(0)
-            if free[cell] and cell not in skip:
+            if self.trainable[cell] and np.isnan(self.observed[cell]) and cell not in skip:
                 out.append(cell)
         return out
 

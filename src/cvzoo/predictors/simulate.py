@@ -18,6 +18,9 @@ from cvzoo.errors import DataError
 from cvzoo.predictors.guided import GuidedSearch, resolve_budget
 
 METRICS = ("regret", "p_within_1pct", "p_best")
+# Predictor fits per replay by default: 10, fewer on big grids where one fit takes seconds
+# (REFIT_CELLS / trainable cells, at least 2), so a 20-seed table stays a matter of minutes.
+MAX_REFITS, MIN_REFITS, REFIT_CELLS = 10, 2, 50_000
 STRATEGIES = ("guided", "random")
 
 
@@ -113,6 +116,11 @@ def _check_full(full: np.ndarray) -> int:
     return n_trainable
 
 
+def default_refits(n_trainable: int) -> int:
+    """The default cap on predictor fits per replay for a grid of ``n_trainable`` cells."""
+    return int(np.clip(REFIT_CELLS // max(n_trainable, 1), MIN_REFITS, MAX_REFITS))
+
+
 def simulate(
     full: np.ndarray,
     budgets: Sequence[float | int],
@@ -120,7 +128,7 @@ def simulate(
     *,
     lower_is_better: bool = False,
     batch_size: int = 1,
-    max_refits: int | None = 10,
+    max_refits: int | str | None = "auto",
     row_features: np.ndarray | None = None,
     on_step: Callable[[], None] | None = None,
     **options: Any,
@@ -129,6 +137,7 @@ def simulate(
     full = np.asarray(full, float)
     n_trainable = _check_full(full)
     runs = [resolve_budget(b, n_trainable) for b in budgets]
+    refits = default_refits(n_trainable) if max_refits == "auto" else max_refits
     tol = tolerance(full, _oriented_best(full, lower_is_better) * (-1 if lower_is_better else 1))
     result = SimulationResult(list(budgets), runs, {m: [] for m in METRICS}, {m: [] for m in METRICS})
     start = time.perf_counter()
@@ -137,7 +146,7 @@ def simulate(
         for seed in range(seeds):
             regret, spent = replay_guided(
                 full, n_runs, seed, lower_is_better, batch_size=batch_size,
-                max_refits=max_refits, row_features=row_features, **options,
+                max_refits=refits, row_features=row_features, **options,
             )  # fmt: skip
             guided.append(regret)
             used.append(spent)
