@@ -64,13 +64,10 @@ def _weighted_order(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.argsort(keys, kind="stable")
 
 
-def _least_used(
-    candidates: np.ndarray, use: np.ndarray, weights: np.ndarray, rng: np.random.Generator
-) -> int:
-    """A candidate among those used the fewest times so far, drawn proportionally to weight."""
+def _least_used(candidates: np.ndarray, use: np.ndarray, rng: np.random.Generator) -> int:
+    """A random candidate among those used the fewest times so far."""
     counts = use[candidates]
-    pool = candidates[counts == counts.min()]
-    return int(pool[_weighted_order(weights[pool], rng)[0]])
+    return int(rng.choice(candidates[counts == counts.min()]))
 
 
 def initial_design(
@@ -84,9 +81,10 @@ def initial_design(
 
     Rows come in random order, each paired with its least-used trainable column, so the first
     min(R, C) cells already hit distinct columns; leftover columns then get their least-used row.
-    On a partly trainable grid, rows and columns with more trainable cells tend to come first
-    (they inform more candidates), so a design cut short by the budget still samples the grid
-    like random search would. Rows and columns that already hold a ``trained`` cell are skipped.
+    On a partly trainable grid, rows (then columns) with more trainable cells tend to come first
+    (they inform more candidates): the first cell is drawn exactly like a random-search pick, and
+    a design cut short by the budget samples the grid much like random search would. Rows and
+    columns that already hold a ``trained`` cell are skipped.
     """
     mask = np.ones((n_rows, n_cols), bool) if trainable_mask is None else trainable_mask.copy()
     seen = np.zeros((n_rows, n_cols), bool) if trained is None else np.asarray(trained, bool)
@@ -97,14 +95,14 @@ def initial_design(
     for r in _weighted_order(row_weight, rng):
         cols = np.flatnonzero(mask[r])
         if cols.size and row_use[r] == 0:
-            c = _least_used(cols, col_use, col_weight, rng)
+            c = _least_used(cols, col_use, rng)
             design.append((int(r), c))
             row_use[r] += 1
             col_use[c] += 1
     for c in _weighted_order(col_weight, rng):
         rows = np.flatnonzero(mask[:, c])
         if col_use[c] == 0 and rows.size:
-            r = _least_used(rows, row_use, row_weight, rng)
+            r = _least_used(rows, row_use, rng)
             design.append((r, int(c)))
             row_use[r] += 1
             col_use[c] += 1
