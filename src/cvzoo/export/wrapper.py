@@ -35,7 +35,8 @@ class ImageInputModel(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         """Logits for a batch in the wrapper's input format (normalization is inside the model)."""
         if self.input_format == "uint8":
-            images = images.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+            # Cast first: TensorRT accepts uint8 inputs only when a Cast consumes them directly.
+            images = images.to(torch.float32).permute(0, 3, 1, 2) / 255.0
         return self.model(images)
 
 

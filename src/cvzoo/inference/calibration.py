@@ -101,6 +101,14 @@ def choose(
     }
 
 
+def _distinct_decimals(values: Sequence[float], most: int = 5) -> int:
+    """The fewest decimals (2 to ``most``) that tell the distinct values apart."""
+    for digits in range(2, most + 1):
+        if len({round(v, digits) for v in values}) == len(set(values)):
+            return digits
+    return most
+
+
 def plot_reject_curve(result: dict[str, Any], path: Path, title: str) -> Path:
     """Bars per threshold: share of answers kept and share of errors removed (PNG)."""
     import matplotlib
@@ -108,7 +116,8 @@ def plot_reject_curve(result: dict[str, Any], path: Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = sorted(result["curve"] + [{**result, "chosen": True}], key=lambda r: r["threshold"])
+    curve = [r for r in result["curve"] if r["threshold"] != result["threshold"]]
+    rows = sorted([*curve, {**result, "chosen": True}], key=lambda r: r["threshold"])
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(7.0, 0.7 * len(rows)), 4.2))
     has_errors = rows[0].get("errors_removed") is not None or "error_all" in rows[0]
@@ -123,12 +132,14 @@ def plot_reject_curve(result: dict[str, Any], path: Path, title: str) -> Path:
             width,
             label="errors removed",
         )
-    ax.set_xticks(x, [f"{r['threshold']:.2f}" + ("\nchosen" if r.get("chosen") else "") for r in rows])
+    digits = _distinct_decimals([r["threshold"] for r in rows])
+    labels = [f"{r['threshold']:.{digits}f}" + ("\nchosen" if r.get("chosen") else "") for r in rows]
+    ax.set_xticks(x, labels, rotation=45 if digits > 2 else 0)
     ax.set_xlabel("confidence threshold (max softmax); answers below it become 'unknown'")
     ax.set_ylabel("share (%)")
     ax.set_ylim(0, 105)
     ax.set_title(title)
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
