@@ -186,3 +186,20 @@ def test_a_head_that_breaks_dynamic_sizes_falls_back_to_fixed_size(tmp_path: Pat
     assert parity["ok"] and "exported fixed-size instead" in parity["onnx"]["dynamic_attempt"]["note"]
     sess = session(ckpt.parents[1] / "export" / "model.onnx")
     assert sess.get_inputs()[0].shape[1:] == [32, 32, 3]
+
+
+def test_parity_beyond_tolerance_fails_loudly_and_leaves_the_report(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    opts = ExportOptions(
+        ckpt=str(trained_run / "checkpoints" / "best.ckpt"),
+        out=str(tmp_path),
+        dynamic=False,
+        opencv=False,
+        progress=False,
+        parity={"min_agreement": 1.01},
+    )
+    with pytest.raises(ParityError, match=r"^ONNX parity failed on validation inputs at 48px: .*agreement"):
+        export_model(opts)
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert report["ok"] is False and not (tmp_path / "model.json").exists()
