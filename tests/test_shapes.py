@@ -10,14 +10,14 @@ import torch
 
 from cvzoo.data import build_splits
 from cvzoo.data import shapes as shapes_module
-from cvzoo.data.shapes import generate_shapes
+from cvzoo.data.shapes import ShapesSpec, generate_shapes
 from cvzoo.errors import ConfigError
 
 
 def test_generation_is_deterministic_per_seed() -> None:
-    images, masks = generate_shapes(16, 32, ["circle", "square"], seed=3)
-    again_images, again_masks = generate_shapes(16, 32, ["circle", "square"], seed=3)
-    other_images, _ = generate_shapes(16, 32, ["circle", "square"], seed=4)
+    images, masks = generate_shapes(ShapesSpec(16, 32, ("circle", "square"), seed=3))
+    again_images, again_masks = generate_shapes(ShapesSpec(16, 32, ("circle", "square"), seed=3))
+    other_images, _ = generate_shapes(ShapesSpec(16, 32, ("circle", "square"), seed=4))
     assert torch.equal(images, again_images) and torch.equal(masks, again_masks)
     assert not torch.equal(images, other_images)
     assert images.shape == (16, 3, 32, 32) and images.dtype == torch.uint8
@@ -25,8 +25,8 @@ def test_generation_is_deterministic_per_seed() -> None:
 
 
 def test_every_class_appears_and_objects_are_painted() -> None:
-    kinds = ["circle", "square", "triangle", "cross", "ring"]
-    images, masks = generate_shapes(100, 48, kinds, seed=0)
+    kinds = ("circle", "square", "triangle", "cross", "ring")
+    images, masks = generate_shapes(ShapesSpec(100, 48, kinds, seed=0))
     assert set(masks.unique().tolist()) == set(range(len(kinds) + 1))
     assert ((masks > 0).flatten(1).any(1)).all()  # every image holds at least one object
     inside, outside = (
@@ -38,7 +38,7 @@ def test_every_class_appears_and_objects_are_painted() -> None:
 
 def test_two_thousand_images_at_64_px_take_seconds() -> None:
     start = time.perf_counter()
-    images, _ = generate_shapes(2000, 64, ["circle", "square", "triangle"], seed=0)
+    images, _ = generate_shapes(ShapesSpec(2000, 64))
     assert len(images) == 2000
     assert time.perf_counter() - start < 20  # ~1.5 s on an idle 2-core CPU
 
@@ -97,4 +97,24 @@ def test_broken_cache_is_regenerated(compose_cfg) -> None:
 def test_unknown_shape_names_the_closest(compose_cfg) -> None:
     cfg = compose_cfg("dataset=shapes", "dataset.shapes=[circle,sqare]")
     with pytest.raises(ConfigError, match="unknown shape 'sqare'; did you mean: square"):
+        build_splits(cfg.dataset)
+
+
+def test_object_size_rotation_and_noise_are_configurable(compose_cfg) -> None:
+    cfg = compose_cfg(
+        "dataset=shapes",
+        "dataset.object_size=[0.3,0.4]",
+        "dataset.rotate=false",
+        "dataset.noise=0",
+    )
+    spec = shapes_module.shapes_spec(cfg.dataset)
+    assert spec.object_size == (0.3, 0.4) and not spec.rotate and spec.noise == 0
+    big = generate_shapes(ShapesSpec(50, 32, object_size=(0.3, 0.4)))[1]
+    small = generate_shapes(ShapesSpec(50, 32, object_size=(0.05, 0.1)))[1]
+    assert (big > 0).float().mean() > 2 * (small > 0).float().mean()
+
+
+def test_object_size_out_of_range_is_one_clear_error(compose_cfg) -> None:
+    cfg = compose_cfg("dataset=shapes", "dataset.object_size=[0.5,0.2]")
+    with pytest.raises(ConfigError, match=r"dataset.object_size=\[0.5, 0.2\] must satisfy"):
         build_splits(cfg.dataset)

@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ from cvzoo.errors import ConfigError, suggestion
 
 log = logging.getLogger(__name__)
 GENERATOR_VERSION = 1
-RADIUS_RANGE = (0.1, 0.25)  # object radius as a share of the image side
 MIN_COLOUR_DISTANCE = 90.0  # RGB distance of an object's colour from both background colours
 
 
@@ -84,29 +84,38 @@ def _object_colours(rng: np.random.Generator, background: np.ndarray) -> np.ndar
     return colour
 
 
+@dataclass(frozen=True)
+class ShapesSpec:
+    """Everything that decides the generated images (and so the cache key)."""
+
+    num_images: int = 2000
+    image_size: int = 64
+    kinds: tuple[str, ...] = ("circle", "square", "triangle")
+    seed: int = 0
+    max_objects: int = 4
+    object_size: tuple[float, float] = (0.1, 0.25)  # radius range, share of the image side
+    rotate: bool = True
+    noise: float = 15.0  # largest per-image Gaussian noise std (0..255 scale)
+
+
 def _paint_objects(
-    rng: np.random.Generator,
-    images: np.ndarray,
-    masks: np.ndarray,
-    kinds: Sequence[str],
-    bg: np.ndarray,
-    max_objects: int,
+    rng: np.random.Generator, images: np.ndarray, masks: np.ndarray, bg: np.ndarray, spec: ShapesSpec
 ) -> None:
     """Paint 1..max_objects random shapes per image into ``images`` and ``masks`` in place."""
     n, size = masks.shape[0], masks.shape[1]
-    counts = rng.integers(1, max_objects + 1, n)
+    counts = rng.integers(1, spec.max_objects + 1, n)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
-    for slot in range(max_objects):
-        kind = rng.integers(0, len(kinds), n)
+    for slot in range(spec.max_objects):
+        kind = rng.integers(0, len(spec.kinds), n)
         centre = rng.uniform(0, size, (n, 2, 1, 1)).astype(np.float32)
-        radius = (rng.uniform(*RADIUS_RANGE, (n, 1, 1)) * size).astype(np.float32)
-        angle = rng.uniform(0, 2 * np.pi, (n, 1, 1)).astype(np.float32)
+        radius = (rng.uniform(*spec.object_size, (n, 1, 1)) * size).astype(np.float32)
+        angle = rng.uniform(0, 2 * np.pi, (n, 1, 1)).astype(np.float32) * float(spec.rotate)
         colour = _object_colours(rng, bg)
         dx, dy = xx - centre[:, 0], yy - centre[:, 1]
         u = (dx * np.cos(angle) + dy * np.sin(angle)) / radius
         v = (dy * np.cos(angle) - dx * np.sin(angle)) / radius
         inside = np.zeros(masks.shape, dtype=bool)
-        for k, name in enumerate(kinds):
+        for k, name in enumerate(spec.kinds):
             idx = np.flatnonzero((kind == k) & (slot < counts))
             if len(idx):
                 inside[idx] = SHAPES[name](u[idx], v[idx])
@@ -116,50 +125,62 @@ def _paint_objects(
         masks[b, y, x] = kind[b] + 1
 
 
-def generate_shapes(
-    num_images: int, image_size: int, kinds: Sequence[str], seed: int = 0, max_objects: int = 4
-) -> tuple[Tensor, Tensor]:
+def generate_shapes(spec: ShapesSpec) -> tuple[Tensor, Tensor]:
     """Uint8 images ``(N, 3, S, S)`` and uint8 masks ``(N, S, S)`` (0 = background)."""
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 2**21 // (image_size * image_size))
+    rng = np.random.default_rng(spec.seed)
+    size = spec.image_size
+    chunk = max(1, 2**21 // (size * size))
     images, masks = [], []
-    for start in range(0, num_images, chunk):
-        n = min(chunk, num_images - start)
-        canvas, bg = _backgrounds(rng, n, image_size)
-        mask = np.zeros((n, image_size, image_size), dtype=np.uint8)
-        _paint_objects(rng, canvas, mask, kinds, bg, max_objects)
-        sigma = rng.uniform(3, 15, (n, 1, 1, 1)).astype(np.float32)
+    for start in range(0, spec.num_images, chunk):
+        n = min(chunk, spec.num_images - start)
+        canvas, bg = _backgrounds(rng, n, size)
+        mask = np.zeros((n, size, size), dtype=np.uint8)
+        _paint_objects(rng, canvas, mask, bg, spec)
+        sigma = rng.uniform(min(3.0, spec.noise), spec.noise, (n, 1, 1, 1)).astype(np.float32)
         canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * sigma
         images.append(np.clip(np.rint(canvas), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2))
         masks.append(mask)
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(masks))
 
 
-def generation_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The validated settings that decide the generated data (and its cache key)."""
-    kinds = [str(k) for k in cfg.get("shapes", ["circle", "square", "triangle"])]
+def _check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    """Validate ``dataset.shapes``: known, distinct shape names."""
     for kind in kinds:
         if kind not in SHAPES:
             hint = suggestion(kind, SHAPES) or f"options: {', '.join(SHAPES)}"
             raise ConfigError(f"dataset.shapes has unknown shape {kind!r}; {hint}")
     if not kinds or len(set(kinds)) != len(kinds):
-        raise ConfigError(f"dataset.shapes={kinds} must list distinct shapes from {', '.join(SHAPES)}")
-    settings = {
-        "num_images": int(cfg.get("num_images", 2000)),
-        "image_size": int(cfg["image_size"]),
-        "kinds": kinds,
-        "seed": int(cfg.get("data_seed", 0)),
-        "max_objects": int(cfg.get("max_objects", 4)),
-    }
-    for key, low in (("num_images", 1), ("image_size", 8), ("max_objects", 1)):
-        if settings[key] < low:
-            raise ConfigError(f"dataset.{key}={settings[key]} must be at least {low}")
-    return settings
+        raise ConfigError(f"dataset.shapes={list(kinds)} must list distinct shapes from {', '.join(SHAPES)}")
+    return tuple(kinds)
 
 
-def _cache_path(cache_dir: Path, settings: Mapping[str, Any]) -> Path:
+def shapes_spec(cfg: Mapping[str, Any]) -> ShapesSpec:
+    """The validated generation settings of a ``shapes`` dataset config."""
+    default = ShapesSpec()
+    low, high = (float(v) for v in cfg.get("object_size", default.object_size))
+    spec = ShapesSpec(
+        num_images=int(cfg.get("num_images", default.num_images)),
+        image_size=int(cfg["image_size"]),
+        kinds=_check_kinds([str(k) for k in cfg.get("shapes", default.kinds)]),
+        seed=int(cfg.get("data_seed", default.seed)),
+        max_objects=int(cfg.get("max_objects", default.max_objects)),
+        object_size=(low, high),
+        rotate=bool(cfg.get("rotate", default.rotate)),
+        noise=float(cfg.get("noise", default.noise)),
+    )
+    for key, least in (("num_images", 1), ("image_size", 8), ("max_objects", 1)):
+        if getattr(spec, key) < least:
+            raise ConfigError(f"dataset.{key}={getattr(spec, key)} must be at least {least}")
+    if not 0 < low <= high <= 1:
+        raise ConfigError(f"dataset.object_size=[{low}, {high}] must satisfy 0 < min <= max <= 1")
+    if spec.noise < 0:
+        raise ConfigError(f"dataset.noise={spec.noise} must be >= 0")
+    return spec
+
+
+def _cache_path(cache_dir: Path, spec: ShapesSpec) -> Path:
     """``<cache_dir>/<hash>.pt`` for these settings and this generator version."""
-    text = json.dumps({**settings, "version": GENERATOR_VERSION}, sort_keys=True)
+    text = json.dumps({**asdict(spec), "version": GENERATOR_VERSION}, sort_keys=True)
     return cache_dir / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.pt"
 
 
@@ -177,22 +198,16 @@ def _save_atomic(path: Path, data: dict[str, Tensor]) -> None:
         raise
 
 
-def load_or_generate(settings: Mapping[str, Any], cache_dir: Any) -> tuple[Tensor, Tensor]:
-    """Read the cached images and masks for ``settings``, generating (and caching) them if needed."""
-    path = _cache_path(Path(str(cache_dir)), settings) if cache_dir else None
+def load_or_generate(spec: ShapesSpec, cache_dir: Any) -> tuple[Tensor, Tensor]:
+    """Read the cached images and masks for ``spec``, generating (and caching) them if needed."""
+    path = _cache_path(Path(str(cache_dir)), spec) if cache_dir else None
     if path is not None and path.is_file():
         try:
             data = torch.load(path, weights_only=True)
             return data["images"], data["masks"]
         except Exception as err:  # noqa: BLE001 - a broken cache is regenerated
             log.warning("regenerating shapes: cache %s is unreadable (%s)", path, err)
-    images, masks = generate_shapes(
-        settings["num_images"],
-        settings["image_size"],
-        settings["kinds"],
-        settings["seed"],
-        settings["max_objects"],
-    )
+    images, masks = generate_shapes(spec)
     if path is not None:
         _save_atomic(path, {"images": images, "masks": masks})
     return images, masks
@@ -200,11 +215,11 @@ def load_or_generate(settings: Mapping[str, Any], cache_dir: Any) -> tuple[Tenso
 
 def load(cfg: Mapping[str, Any]) -> DatasetSplits:
     """Generate (or read from the cache) the shapes dataset and split it deterministically."""
-    settings = generation_settings(cfg)
-    images, masks = load_or_generate(settings, cfg.get("cache_dir"))
+    spec = shapes_spec(cfg)
+    images, masks = load_or_generate(spec, cfg.get("cache_dir"))
     dataset = MaskTensorDataset(images, masks)
     train, val, test = make_splits(dataset, None, cfg)
-    names = ["background", *settings["kinds"]]
+    names = ["background", *spec.kinds]
     return DatasetSplits(
         train,
         val,
