@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,13 +60,19 @@ class Layout:
         return sp.csr_matrix((values[order], pattern.indices, pattern.indptr), pattern.shape)
 
 
+@lru_cache(maxsize=64)
+def _upper_triangle(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the upper triangle of a ``p x p`` matrix (cached: called per sweep)."""
+    return np.triu_indices(p)
+
+
 def _solve_side(
     pattern: sp.csr_matrix, targets: sp.csr_matrix, other: np.ndarray, reg: float, bias_reg: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form ridge solution for every row of ``pattern`` at once (factors and bias)."""
     feats = np.hstack([other, np.ones((other.shape[0], 1))])
     p = feats.shape[1]
-    upper_i, upper_j = np.triu_indices(p)
+    upper_i, upper_j = _upper_triangle(p)
     # Only the upper triangle goes through the sparse product (it dominates the cost).
     upper = np.asarray(pattern @ (feats[:, upper_i] * feats[:, upper_j]))
     gram = np.empty((upper.shape[0], p, p))
