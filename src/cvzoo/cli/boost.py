@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
+
+from cvzoo.cli._options import add_fit_options, add_from_results, print_summary, print_wrote
 
 
 def run(args: argparse.Namespace) -> int:
@@ -16,11 +16,8 @@ def run(args: argparse.Namespace) -> int:
     records = find_records(args.from_results, where=parse_where(args.where), status="ok")
     summary = boost_summary(records, args.target, args.seed, progress=not args.quiet)
     paths = write_boost_outputs(summary, args.out or Path(args.from_results[0]))
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(describe(summary))
-    print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)
+    print_summary(summary, describe(summary), args.json)
+    print_wrote(paths)
     return 0
 
 
@@ -33,20 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dataset's meta-features, the model, the budget and ALS embeddings (random K-fold and "
         "leave-one-dataset-out), and plot feature importance.",
     )
-    parser.add_argument(
-        "--from-results", nargs="+", required=True, metavar="DIR", help="dirs with result.json"
-    )
+    add_from_results(parser, required=True)
     parser.add_argument("--target", default="val/acc", help="metric to predict (val/acc)")
-    parser.add_argument(
-        "--where",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keep records whose key equals VALUE, e.g. head=linear",
-    )
     parser.add_argument("--out", metavar="DIR", help="where boost.json goes (default: first DIR)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the CV folds (default 0)")
     parser.add_argument("--json", action="store_true", help="print boost.json's content")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_fit_options(parser)
     parser.set_defaults(func=run)

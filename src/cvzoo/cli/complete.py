@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cvzoo.cli._options import add_fit_options, add_from_results, add_pivot_keys, print_wrote
 from cvzoo.errors import ConfigError
 from cvzoo.predictors.completion import METHODS
 from cvzoo.predictors.completion_files import complete_csv, complete_records
@@ -27,7 +28,7 @@ def _from_results(args: argparse.Namespace) -> int:
     paths = complete_records(args.from_results, args.rows, args.cols, args.metric,
                              parse_where(args.where), args.method, args.seed,
                              progress=not args.quiet)  # fmt: skip
-    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    print_wrote(paths.values())
     return 0
 
 
@@ -68,27 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--row-features", metavar="R.csv", help="side features per row label")
     parser.add_argument("--col-features", metavar="C.csv", help="side features per column label")
     parser.add_argument("--std", metavar="STD.csv", help="also write the per-cell uncertainty")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the CV folds (default 0)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--from-results",
-        nargs="+",
-        metavar="DIR",
-        help="complete the matrix pivoted from the result.json records under DIR",
-    )
-    parser.add_argument(
-        "--rows", default="backbone", help="record key for rows (with --from-results)"
-    )
-    parser.add_argument(
-        "--cols", default="head", help="record key for columns (with --from-results)"
-    )
+    add_fit_options(parser)
+    add_from_results(parser, note=" (with --from-results: complete the matrix pivoted from them)")
+    add_pivot_keys(parser, note=" (with --from-results)")
     parser.add_argument("--metric", help="metric to pivot, e.g. val/mIoU (with --from-results)")
-    parser.add_argument(
-        "--where",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keep records whose key equals VALUE (with --from-results)",
-    )
     parser.set_defaults(func=run)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
+from cvzoo.cli._options import add_from_results, print_summary, print_wrote
 from cvzoo.errors import ConfigError
 
 
@@ -42,19 +41,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         from cvzoo.results.store import parse_where
 
-        sizes, metrics = points_from_records(
-            args.from_results, parse_where(args.where), args.metric
-        )
+        sizes, metrics = points_from_records(args.from_results, parse_where(args.where), args.metric)
         metric, default_out = args.metric, Path(args.from_results[0])
     curve, summary = analyse(sizes, metrics, at, args.target)
     paths = write_outputs(args.out or default_out, summary, curve, metric)
-    text = describe(summary, curve)
-    if args.json:
-        print(json.dumps(summary))
-        print(text, file=sys.stderr)
-    else:
-        print(text)
-    print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)
+    print_summary(summary, describe(summary, curve), args.json)
+    print_wrote(paths)
     return 0
 
 
@@ -68,20 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for a target.",
     )
     parser.add_argument("--input", metavar="points.csv", help="CSV with columns size,metric")
-    parser.add_argument(
-        "--from-results",
-        nargs="+",
-        metavar="DIR",
-        help="result.json records of a dataset.fraction sweep (size = train_images)",
-    )
-    parser.add_argument(
-        "--where",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="keep records whose key equals VALUE, e.g. backbone=resnet18",
-    )
+    add_from_results(parser, note=" (a dataset.fraction sweep: size = train_images)")
     parser.add_argument("--metric", default="val/acc", help="metric of the records (val/acc)")
     parser.add_argument("--target", type=float, help="metric to reach, e.g. 0.9")
     parser.add_argument("--at", metavar="N,N", help="sizes to predict at, e.g. 1000,5000")

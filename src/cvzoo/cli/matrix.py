@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from cvzoo.cli.results import add_record_filters, print_warning
-from cvzoo.errors import DataError
+from cvzoo.cli._options import add_pivot_keys, add_record_filters, print_wrote, require_records, warn
 from cvzoo.results.pivot import default_metric, pivot_records, to_markdown, write_matrix
 from cvzoo.results.store import find_records, parse_where
 
@@ -14,15 +12,13 @@ from cvzoo.results.store import find_records, parse_where
 def run(args: argparse.Namespace) -> int:
     """Pivot the matching records, write matrix.csv/.md/.png and print the markdown table."""
     where = parse_where(args.where)
-    records = find_records(args.dirs, where, on_warning=print_warning)
-    if not records:
-        filters = " with " + " ".join(args.where) if args.where else ""
-        raise DataError(f"no records under {' '.join(args.dirs)}{filters}; run training first")
+    records = find_records(args.dirs, where, on_warning=warn)
+    require_records(records, args.dirs, args.where)
     metric = args.metric or default_metric(records)
     matrix = pivot_records(records, rows=args.rows, cols=args.cols, metric=metric)
     paths = write_matrix(matrix, args.out or args.dirs[0])
     print(to_markdown(matrix), end="")
-    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    print_wrote(paths.values())
     return 0
 
 
@@ -34,8 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Pivot result.json records over two keys, mean ± std over seeds.",
     )
     add_record_filters(parser)
-    parser.add_argument("--rows", default="backbone", help="key for rows (default: backbone)")
-    parser.add_argument("--cols", default="head", help="key for columns (default: head)")
+    add_pivot_keys(parser)
     parser.add_argument(
         "--metric", default=None,
         help="metric such as val/mIoU or test/acc (default: the records' monitored metric)",

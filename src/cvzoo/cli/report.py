@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from cvzoo.cli.results import add_record_filters, print_warning
-from cvzoo.errors import DataError
+from cvzoo.cli._options import add_record_filters, print_wrote, require_records, warn
 from cvzoo.results.report import write_report
 from cvzoo.results.store import find_records, parse_where
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the report of the matching runs into --out (default: the first DIR)."""
-    records = find_records(args.dirs, parse_where(args.where), on_warning=print_warning)
-    if not records:
-        filters = " with " + " ".join(args.where) if args.where else ""
-        raise DataError(f"no records under {' '.join(args.dirs)}{filters}; run training first")
+    records = find_records(args.dirs, parse_where(args.where), on_warning=warn)
+    require_records(records, args.dirs, args.where)
     paths = write_report(records, args.out or args.dirs[0], progress=True)
     ok = sum(r.get("status") == "ok" for r in records)
     print(f"{paths['md']}  ({len(records)} runs, {ok} ok)")
-    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    print_wrote(paths.values())
     return 0
 
 

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from cvzoo.cli._options import add_record_filters, warn
 from cvzoo.results.store import LIST_FORMATS, find_records, format_listing, parse_where
-
-
-def add_record_filters(parser: argparse.ArgumentParser) -> None:
-    """The DIR ... and --where arguments shared by ``results`` and ``matrix``."""
-    parser.add_argument(
-        "dirs", nargs="*", default=["logs"], metavar="DIR",
-        help="directories searched recursively for result.json (default: logs)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--where", action="append", default=[], metavar="KEY=VALUE",
-        help="keep records whose field, metric or dotted config key equals VALUE (repeatable)",
-    )  # fmt: skip
-
-
-def print_warning(message: str) -> None:
-    """Show a skipped record as one warning line on stderr."""
-    print(f"warning: {message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
     """List the records matching the filters in the chosen format."""
-    records = find_records(
-        args.dirs, parse_where(args.where), status=args.status, on_warning=print_warning
-    )
+    records = find_records(args.dirs, parse_where(args.where), status=args.status, on_warning=warn)
     print(format_listing(records, args.format))
     return 0
 
