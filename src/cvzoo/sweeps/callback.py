@@ -17,6 +17,7 @@ from cvzoo.sweeps.axes import matrix_axes, swept_keys
 from cvzoo.sweeps.resume import linked_run_dirs
 
 log = logging.getLogger(__name__)
+GUIDED_SUMMARY = "guided.json"
 
 
 def sweep_records(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -32,6 +33,8 @@ def summarize_sweep(
     records = sweep_records(sweep_dir)
     ok = sum(r.get("status") == "ok" for r in records)
     axes = matrix_axes(swept_keys(overrides, sweeper_params))
+    if (sweep_dir / GUIDED_SUMMARY).is_file():  # the guided sweeper wrote the matrix (with predictions)
+        axes = None
     if records and axes:
         try:
             matrix = pivot_records(records, rows=axes[0], cols=axes[1], metric=default_metric(records))

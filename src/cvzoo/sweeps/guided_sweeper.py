@@ -1,0 +1,168 @@
+"""``hydra/sweeper=guided``: train a covering design, then the cells the predictors find promising.
+
+The strategy (design, acquisition, stopping, regret estimate) is ``cvzoo.predictors.guided``;
+this module turns it into a Hydra ``Sweeper``: it parses the two swept axes, reads the results of
+earlier sweeps with the identical config, launches batches through whatever launcher is
+configured, and writes ``guided.json`` + ``matrix.{csv,md,png}`` into the sweep directory.
+Hydra only loads plugins from the ``hydra_plugins`` package, so the class configured by
+``configs/hydra/sweeper/guided.yaml`` is a thin subclass in ``hydra_plugins.cvzoo_guided_sweeper``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from cvzoo.predictors.guided import GuidedSearch
+from cvzoo.sweeps.guided_grid import (
+    Cell,
+    Grid,
+    build_grid,
+    earlier_results,
+    job_config_hashes,
+    launcher_parallelism,
+)
+from cvzoo.sweeps.guided_report import GuidedMatrix, write_outputs
+
+log = logging.getLogger(__name__)
+
+
+def job_value(result: JobReturn) -> float | None:
+    """The metric a job returned; None when it failed, crashed or returned no finite number."""
+    if result.status != JobStatus.COMPLETED:
+        return None
+    value = result.return_value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+class GuidedSweeper(Sweeper):
+    """Model-guided sweep over a backbone x head (any two swept keys) grid within a budget."""
+
+    def __init__(
+        self,
+        budget: float | int = 0.3,
+        stop_threshold: float = 0.05,
+        batch_size: int | None = None,
+        acquisition: str = "ei",
+        kappa: float = 2.0,
+        method: str = "auto",
+        init_share: float = 0.25,
+        use_earlier: bool = True,
+        seed: int = 0,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.options = {"acquisition": acquisition, "kappa": kappa, "method": method,
+                        "init_share": init_share, "stop_threshold": stop_threshold}  # fmt: skip
+        self.budget, self.batch_size, self.use_earlier, self.seed = budget, batch_size, use_earlier, seed
+        self.params = dict(params or {})
+        self.hydra_context: HydraContext | None = None
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        """Keep the context and instantiate the configured launcher."""
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def _load(self, overrides: list[str]) -> DictConfig:
+        """The composed config of one job (what the launcher will run)."""
+        return self.hydra_context.config_loader.load_sweep_config(
+            master_config=self.config, sweep_overrides=overrides
+        )
+
+    def _grid(self, arguments: list[str]) -> Grid:
+        """Parse ``hydra.sweeper.params`` and the command line into the grid."""
+        items = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        return build_grid(parser.parse_overrides(items))
+
+    def _start(self, grid: Grid) -> tuple[GuidedSearch, dict[Cell, str]]:
+        """The search, seeded with earlier ok records of the identical job configs."""
+        hashes = job_config_hashes(grid, self._load)
+        observed, earlier = np.full(grid.shape, np.nan), {}
+        if self.use_earlier:
+            observed, earlier = earlier_results(str(self.config.paths.log_dir), hashes, grid.shape)
+        if earlier:
+            log.info("guided sweep: %d cell(s) already trained in earlier sweeps", len(earlier))
+        batch = self.batch_size or launcher_parallelism(self.config.hydra.get("launcher"))
+        search = GuidedSearch(
+            grid.rows.options, grid.cols.options, self.budget, batch, observed=observed,
+            lower_is_better=str(self.config.get("monitor_mode", "max")) == "min", seed=self.seed,
+            **self.options,
+        )  # fmt: skip
+        return search, earlier
+
+    def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
+        """Run batches until the budget is spent or no untrained cell is likely to win."""
+        grid = self._grid(arguments)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        search, earlier = self._start(grid)
+        returns, runs = [], []
+        while batch := search.ask():
+            overrides = [grid.overrides(cell) for cell in batch]
+            self.validate_batch_is_legal(overrides)
+            results = self.launcher.launch(overrides, initial_job_idx=len(runs))
+            for cell, result in zip(batch, results, strict=True):
+                value = job_value(result)
+                search.tell(cell, value)
+                runs.append({grid.rows.record_key: grid.rows.options[cell[0]],
+                             grid.cols.record_key: grid.cols.options[cell[1]], "value": value})  # fmt: skip
+                log.info("guided sweep: %s -> %s", grid.overrides(cell)[-2:], value)
+            returns.append(list(results))
+        self._finish(search, grid, earlier, runs, sweep_dir)
+        return returns
+
+    def _finish(self, search: GuidedSearch, grid: Grid, earlier, runs, sweep_dir: Path) -> None:
+        """Fit once more on everything and write guided.json and the matrix files."""
+        summary = search.summary()
+        reason = "stop probability under threshold" if search.stopped else "budget spent"
+        if search.remaining and not search.stopped:
+            reason = "every cell trained"
+        summary.update(stop_reason=reason, stop_threshold=search.stop_threshold, batch_size=search.batch_size)
+        matrix = guided_matrix(search, grid, earlier, str(self.config.get("monitor", "metric")), summary)
+        extra = {"rows": grid.rows.record_key, "cols": grid.cols.record_key, "metric": matrix.metric,
+                 "lower_is_better": search.lower_is_better, "runs": runs,
+                 "earlier": {f"{grid.rows.options[r]} x {grid.cols.options[c]}": d
+                             for (r, c), d in earlier.items()}}  # fmt: skip
+        paths = write_outputs(matrix, sweep_dir, extra)
+        print(f"\n{paths['md'].read_text()}guided sweep: {paths['json']}")
+
+
+def guided_matrix(search: GuidedSearch, grid: Grid, earlier, metric: str, summary) -> GuidedMatrix:
+    """Observed, predicted and failed cells of the finished search."""
+    observed = search.observed
+    status = np.full(observed.shape, "untrained", dtype=object)
+    value, std = observed.copy(), np.full(observed.shape, np.nan)
+    if search.completion is not None:
+        mean, spread = np.asarray(search.completion.mean, float), np.asarray(search.completion.std, float)
+        todo = ~np.isfinite(observed)
+        value[todo], std[todo] = mean[todo], spread[todo] * search.std_scale
+        status[todo] = "predicted"
+    status[np.isfinite(observed)] = "trained"
+    for cell in earlier:
+        status[cell] = "earlier"
+    for cell in search.failed:
+        status[cell], value[cell] = "failed", np.nan
+    best = search.best()
+    return GuidedMatrix(
+        grid.rows.options, grid.cols.options, grid.rows.record_key, grid.cols.record_key, metric,
+        value, std, status, best[0] if best else None, summary,
+    )  # fmt: skip
