@@ -1,13 +1,19 @@
-"""Building blocks shared by the segmentation heads: conv-norm-act, resizing, level choice."""
+"""Building blocks shared by the segmentation heads: conv-norm-act stacks, resizing, level choice.
+
+:class:`PyramidSegHead` holds what the FPN and U-Net heads have in common (the kept pyramid
+levels, the final dropout and 1x1 classifier), so each head module keeps only its own decoder.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cvzoo.errors import ConfigError
+from cvzoo.models.heads import Head
 from cvzoo.models.pyramid import PyramidInfo
 
 NORMS = ("group", "batch")
@@ -36,6 +42,11 @@ class ConvNormAct(nn.Sequential):
         )
 
 
+def conv_stack(in_ch: int, out_ch: int, depth: int = 2, norm: str = "group") -> nn.Sequential:
+    """``depth`` 3x3 conv-norm-ReLU blocks, the first mapping ``in_ch`` to ``out_ch``."""
+    return nn.Sequential(*(ConvNormAct(in_ch if i == 0 else out_ch, out_ch, norm=norm) for i in range(depth)))
+
+
 def resize_to(x: Tensor, ref: Tensor) -> Tensor:
     """Bilinearly resize ``x`` to the spatial size of ``ref`` (no-op when they match)."""
     if x.shape[-2:] == ref.shape[-2:]:
@@ -54,3 +65,29 @@ def check_positive(name: str, value: int) -> int:
     if int(value) < 1:
         raise ConfigError(f"head.{name}={value!r} must be a positive integer")
     return int(value)
+
+
+class PyramidSegHead(Head):
+    """Segmentation head over the pyramid levels at stride >= ``min_stride``, ending in a 1x1 conv."""
+
+    tasks: ClassVar[tuple[str, ...]] = ("segmentation",)
+    needs_pyramid: ClassVar[bool] = True
+
+    def __init__(self, feature_info: PyramidInfo, num_classes: int, min_stride: int, dropout: float) -> None:
+        super().__init__(feature_info, num_classes)
+        self.levels = levels_from(feature_info, int(min_stride))
+        self.level_channels = [feature_info.channels[i] for i in self.levels]
+        self.dropout = nn.Dropout2d(float(dropout))
+        self.classifier: nn.Module = nn.Identity()  # set by the subclass: make_classifier()
+
+    def make_classifier(self, in_ch: int) -> None:
+        """Create the final 1x1 conv from the decoder's ``in_ch`` channels to the classes."""
+        self.classifier = nn.Conv2d(in_ch, self.num_classes, 1)
+
+    def kept(self, features: list[Tensor]) -> list[Tensor]:
+        """The maps of the kept levels, finest first."""
+        return [features[i] for i in self.levels]
+
+    def classify(self, x: Tensor) -> Tensor:
+        """Dropout, then per-pixel logits."""
+        return self.classifier(self.dropout(x))

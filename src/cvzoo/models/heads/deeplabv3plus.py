@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from cvzoo.models.heads import Head
-from cvzoo.models.heads.blocks import ConvNormAct, check_positive, resize_to
+from cvzoo.models.heads.blocks import ConvNormAct, check_positive, conv_stack, resize_to
 from cvzoo.models.pyramid import PyramidInfo
 
 RATES_STRIDE = 16
@@ -43,9 +43,7 @@ class ASPPPooling(nn.Module):
 class ASPP(nn.Module):
     """Atrous spatial pyramid pooling: 1x1, dilated 3x3s and image pooling, projected."""
 
-    def __init__(
-        self, in_ch: int, out_ch: int, rates: Sequence[int], norm: str, dropout: float
-    ) -> None:
+    def __init__(self, in_ch: int, out_ch: int, rates: Sequence[int], norm: str, dropout: float) -> None:
         super().__init__()
         branches: list[nn.Module] = [ConvNormAct(in_ch, out_ch, 1, norm=norm)]
         branches += [ConvNormAct(in_ch, out_ch, 3, dilation=r, norm=norm) for r in rates]
@@ -95,10 +93,7 @@ class DeepLabV3PlusHead(Head):
         if len(feature_info) > 1:
             self.low_proj = ConvNormAct(feature_info.channels[self.low_index], low_ch, 1, norm=norm)
         skip_in = low_ch if self.low_proj is not None else 0
-        self.decoder = nn.Sequential(
-            ConvNormAct(aspp_ch + skip_in, dec_ch, norm=norm),
-            ConvNormAct(dec_ch, dec_ch, norm=norm),
-        )
+        self.decoder = conv_stack(aspp_ch + skip_in, dec_ch, 2, norm=norm)
         self.classifier = nn.Conv2d(dec_ch, num_classes, 1)
 
     def forward(self, features: list[Tensor]) -> Tensor:

@@ -12,20 +12,14 @@ export-friendly (resizing always to the size of another map, no adaptive pooling
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from torch import Tensor, nn
 
-from cvzoo.models.heads import Head
-from cvzoo.models.heads.blocks import ConvNormAct, check_positive, levels_from, resize_to
+from cvzoo.models.heads.blocks import ConvNormAct, PyramidSegHead, check_positive, resize_to
 from cvzoo.models.pyramid import PyramidInfo
 
 
-class FPNHead(Head):
+class FPNHead(PyramidSegHead):
     """Top-down FPN, then per-level conv+upsample stages summed at the finest kept level."""
-
-    tasks: ClassVar[tuple[str, ...]] = ("segmentation",)
-    needs_pyramid: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -37,15 +31,12 @@ class FPNHead(Head):
         norm: str = "group",
         dropout: float = 0.0,
     ) -> None:
-        super().__init__(feature_info, num_classes)
+        super().__init__(feature_info, num_classes, min_stride, dropout)
         fpn_channels = check_positive("fpn_channels", fpn_channels)
         seg_channels = check_positive("seg_channels", seg_channels)
-        self.levels = levels_from(feature_info, int(min_stride))
-        in_channels = [feature_info.channels[i] for i in self.levels]
+        in_channels = self.level_channels
         self.lateral = nn.ModuleList(nn.Conv2d(c, fpn_channels, 1) for c in in_channels)
-        self.smooth = nn.ModuleList(
-            nn.Conv2d(fpn_channels, fpn_channels, 3, padding=1) for _ in in_channels
-        )
+        self.smooth = nn.ModuleList(nn.Conv2d(fpn_channels, fpn_channels, 3, padding=1) for _ in in_channels)
         # Level k (0 = finest kept) gets max(1, k) conv stages, k of them followed by a 2x upsample.
         self.stages = nn.ModuleList(
             nn.ModuleList(
@@ -54,8 +45,7 @@ class FPNHead(Head):
             )
             for k in range(len(in_channels))
         )
-        self.dropout = nn.Dropout2d(float(dropout))
-        self.classifier = nn.Conv2d(seg_channels, num_classes, 1)
+        self.make_classifier(seg_channels)
 
     def _top_down(self, maps: list[Tensor]) -> list[Tensor]:
         """FPN outputs P_k: lateral 1x1, add the upsampled coarser level, smooth with a 3x3."""
@@ -66,7 +56,7 @@ class FPNHead(Head):
 
     def forward(self, features: list[Tensor]) -> Tensor:
         """Return logits at the finest kept level's stride."""
-        pyramid = self._top_down([features[i] for i in self.levels])
+        pyramid = self._top_down(self.kept(features))
         out = None
         for k, (p, stages) in enumerate(zip(pyramid, self.stages)):
             x = p
@@ -75,4 +65,4 @@ class FPNHead(Head):
                 if k > 0:  # walk down the pyramid: to level k - j - 1's size
                     x = resize_to(x, pyramid[k - j - 1])
             out = x if out is None else out + x
-        return self.classifier(self.dropout(out))
+        return self.classify(out)

@@ -7,13 +7,10 @@ Widths halve per finer level from ``decoder_channels`` down to ``min_channels``.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 from torch import Tensor, nn
 
-from cvzoo.models.heads import Head
-from cvzoo.models.heads.blocks import ConvNormAct, check_positive, levels_from, resize_to
+from cvzoo.models.heads.blocks import ConvNormAct, PyramidSegHead, check_positive, conv_stack, resize_to
 from cvzoo.models.pyramid import PyramidInfo
 
 
@@ -22,20 +19,15 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, in_ch: int, skip_ch: int, out_ch: int, norm: str) -> None:
         super().__init__()
-        self.conv1 = ConvNormAct(in_ch + skip_ch, out_ch, norm=norm)
-        self.conv2 = ConvNormAct(out_ch, out_ch, norm=norm)
+        self.convs = conv_stack(in_ch + skip_ch, out_ch, 2, norm=norm)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         """Fuse the coarser map ``x`` into ``skip``'s resolution."""
-        x = torch.cat([resize_to(x, skip), skip], dim=1)
-        return self.conv2(self.conv1(x))
+        return self.convs(torch.cat([resize_to(x, skip), skip], dim=1))
 
 
-class UNetHead(Head):
+class UNetHead(PyramidSegHead):
     """U-Net decoder with skip connections from every pyramid level, logits at the finest stride."""
-
-    tasks: ClassVar[tuple[str, ...]] = ("segmentation",)
-    needs_pyramid: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -47,11 +39,10 @@ class UNetHead(Head):
         norm: str = "group",
         dropout: float = 0.0,
     ) -> None:
-        super().__init__(feature_info, num_classes)
+        super().__init__(feature_info, num_classes, min_stride, dropout)
         width = check_positive("decoder_channels", decoder_channels)
         floor = check_positive("min_channels", min_channels)
-        self.levels = levels_from(feature_info, int(min_stride))
-        channels = [feature_info.channels[i] for i in self.levels]
+        channels = self.level_channels
         self.center = ConvNormAct(channels[-1], width, norm=norm)
         blocks = []
         in_ch = width
@@ -59,13 +50,12 @@ class UNetHead(Head):
             blocks.append(DecoderBlock(in_ch, skip_ch, width, norm))
             in_ch, width = width, max(floor, width // 2)
         self.blocks = nn.ModuleList(blocks)
-        self.dropout = nn.Dropout2d(float(dropout))
-        self.classifier = nn.Conv2d(in_ch, num_classes, 1)
+        self.make_classifier(in_ch)
 
     def forward(self, features: list[Tensor]) -> Tensor:
         """Return logits at the finest kept level's stride."""
-        maps = [features[i] for i in self.levels]
+        maps = self.kept(features)
         x = self.center(maps[-1])
         for block, skip in zip(self.blocks, reversed(maps[:-1])):
             x = block(x, skip)
-        return self.classifier(self.dropout(x))
+        return self.classify(x)
