@@ -127,7 +127,7 @@ def data_rate(cfg: Any, splits: Any, module: Any, batches: int, device: str) -> 
 def run(st: Settings) -> list[Row]:
     """Sections 1 and 2."""
     cfg, splits = _setup(st)
-    steps = 6 if st.quick else 12
+    steps = 6 if st.quick else 24  # >= 20 timed steps: short windows made the ratio noisy
     repeats = 1 if st.quick else 5
     fw, plain = alternate(
         [lambda: lightning_rate(cfg, splits, steps), lambda: plain_rate(cfg, splits, steps, st.device)],

@@ -70,12 +70,22 @@ class CvzooModule(L.LightningModule):
         """One optimization step; a non-finite loss stops the run as diverged."""
         images, targets = batch
         loss = self.criterion(self(images), targets)
-        if not torch.isfinite(loss):
+        if self._check_finite_now(loss) and not torch.isfinite(loss):
             raise DivergedError(
                 f"loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}"
             )
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(images))
         return loss
+
+    def _check_finite_now(self, loss: Tensor) -> bool:
+        """Every step on CPU; on accelerators only at logging steps (the check syncs the host).
+
+        A NaN loss poisons the weights, so the next check still sees it: at most
+        ``log_every_n_steps`` steps are lost, and the GPU queue is not drained every step.
+        """
+        if loss.device.type == "cpu" or self._trainer is None:
+            return True
+        return self.global_step % max(int(self.trainer.log_every_n_steps), 1) == 0
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
         """Loss and metric updates shared by validation and test."""
