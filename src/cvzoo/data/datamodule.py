@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -18,20 +20,27 @@ class CvzooDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool = False) -> DataLoader:
         """One DataLoader with the shared settings."""
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        return self._loader(self.splits.train, shuffle=True)
+        """Shuffled training batches, without a last batch of one sample (BatchNorm cannot train on it)."""
+        return self._loader(self.splits.train, shuffle=True, drop_last=self._last_batch_is_single())
+
+    def _last_batch_is_single(self) -> bool:
+        """True when each process's last training batch would hold one sample (its shard under DDP)."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        per_process = math.ceil(len(self.splits.train) / world)
+        return self.batch_size > 1 and per_process % self.batch_size == 1
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches in a fixed order."""

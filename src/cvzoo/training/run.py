@@ -15,9 +15,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.errors import CvzooError, DivergedError
 from cvzoo.results import config_hash, write_record
+from cvzoo.training.distributed import (
+    ddp_world_size,
+    leave_process_group,
+    one_device_config,
+    one_process_config,
+    run_ranks,
+)
 from cvzoo.training.environment import count_flops, device_name, library_versions
 from cvzoo.training.meta import dataset_meta
-from cvzoo.training.setup import Prepared, prepare
+from cvzoo.training.setup import Prepared, build_trainer, prepare
+from cvzoo.training.stats import RunStats
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +87,11 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None
     try:
         trainer.fit(module, datamodule=prepared.datamodule, ckpt_path=cfg.get("ckpt_path"))
     finally:
+        per_process = stats.images_per_second
         record.update(
             train_time_s=time.perf_counter() - start,
-            train_images_per_s=stats.images_per_second,
+            train_images_per_s=per_process * trainer.world_size if per_process else per_process,
+            world_size=trainer.world_size,
             epochs=trainer.current_epoch,
             history=stats.history,
             device=device_name(module.device),
@@ -96,6 +106,10 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None
     best = getattr(checkpoint, "best_model_path", "") or None
     record.update(checkpoint=best, last_checkpoint=getattr(checkpoint, "last_model_path", "") or None)
     if cfg.get("test", True):
+        if trainer.world_size > 1:  # test once on the whole split, not on padded shards
+            if not leave_process_group(trainer):
+                return
+            trainer = build_trainer(one_device_config(cfg, trainer), RunStats(), run_dir)
         trainer.test(module, datamodule=prepared.datamodule, ckpt_path=best, weights_only=False)
         record["test"] = _metrics(trainer, "test/")
         names = prepared.splits.class_names
@@ -144,12 +158,16 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     record = describe(cfg, run_dir)
     write_record(run_dir, record)
     try:
-        fit_and_test(cfg, run_dir, record)
+        world = ddp_world_size(cfg.trainer)
+        if world > 1:
+            run_ranks(cfg, run_dir, record, world)
+        else:
+            fit_and_test(one_process_config(cfg), run_dir, record)
         record["status"] = "ok"
     except BaseException as err:
         record["status"] = "diverged" if isinstance(err, DivergedError) else "failed"
         record["error"] = str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
-        (run_dir / "error.log").write_text(traceback.format_exc())
+        (run_dir / "error.log").write_text(getattr(err, "rank_traceback", None) or traceback.format_exc())
         err.record = record  # type: ignore[attr-defined] - lets callers print the summary
         raise
     finally:
