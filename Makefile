@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# One pytest worker per core (pytest-xdist); tests pin torch to one thread each.
+PYTEST_PARALLEL ?= -n auto --dist worksteal
 
 .PHONY: install demo test test-fast lint format bench bench-gpu clean
 
@@ -18,10 +20,10 @@ demo: $(STAMP)
 	$(BIN)/python train.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
