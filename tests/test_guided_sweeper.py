@@ -81,3 +81,19 @@ def test_guided_sweep_spends_the_budget_covers_the_grid_and_reuses_earlier_recor
     statuses = [c["status"] for c in summary["cells"]]
     assert statuses.count("earlier") == 4 and statuses.count("trained") == 1
     assert statuses.count("predicted") == 1
+
+
+@pytest.mark.slow
+def test_a_failed_cell_counts_as_spent_and_is_marked(run_train, tmp_path):
+    result = run_train(
+        "-m", "hydra/sweeper=guided", "backbone.name=test_resnet,no_such_model_xyz", "head=linear,mlp",
+        "hydra.sweeper.budget=2",
+    )  # fmt: skip
+    assert result.returncode == 1  # exit status = number of failed jobs, as with the basic sweeper
+    sweep = guided_sweep(tmp_path)
+    summary = json.loads((sweep / "guided.json").read_text())
+    assert summary["spent"] == 2 and summary["failed"] == 1
+    failed = [c for c in summary["cells"] if c["status"] == "failed"]
+    assert [c["backbone"] for c in failed] == ["no_such_model_xyz"]
+    matrix = pd.read_csv(sweep / "matrix.csv", index_col=0, dtype=str)
+    assert (matrix == "failed").to_numpy().sum() == 1

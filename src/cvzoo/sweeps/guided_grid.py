@@ -16,13 +16,16 @@ from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cvzoo.errors import ConfigError
-from cvzoo.results.record import config_hash
+from cvzoo.results.record import RECORD_NAME, config_hash, load_record
 from cvzoo.results.store import find_records
 from cvzoo.sweeps.axes import _RECORD_KEY
+from cvzoo.sweeps.resume import LINK_NAME
 
 log = logging.getLogger(__name__)
 
 Cell = tuple[int, int]
+# Record fields that describe a cell's model size: meta-features for the boosting predictor.
+META_KEYS = ("params", "flops_per_image")
 
 
 @dataclass
@@ -136,20 +139,54 @@ def record_value(record: Mapping[str, Any]) -> float | None:
 
 def earlier_results(
     log_dir: str | os.PathLike, hashes: Mapping[str, Cell], shape: tuple[int, int]
-) -> tuple[np.ndarray, dict[Cell, str]]:
-    """Values of cells already trained ok with the identical config (newest record per cell)."""
+) -> tuple[np.ndarray, dict[Cell, dict]]:
+    """Values and records of cells already trained ok with the identical config (newest first)."""
     observed = np.full(shape, np.nan)
-    sources: dict[Cell, str] = {}
+    found: dict[Cell, dict] = {}
     if not Path(log_dir).is_dir():
-        return observed, sources
+        return observed, found
     for record in find_records([log_dir], on_warning=log.warning):  # newest first
         cell = hashes.get(str(record.get("config_hash")))
         value = record_value(record)
-        if cell is None or value is None or cell in sources:
+        if cell is None or value is None or cell in found:
             continue
         observed[cell] = value
-        sources[cell] = str(record.get("run_dir", ""))
-    return observed, sources
+        found[cell] = record
+    return observed, found
+
+
+def job_record(output_dir: str | os.PathLike) -> dict | None:
+    """The record a job left (or the one it reused with +resume=true), None if unreadable."""
+    folder = Path(output_dir)
+    link = folder / LINK_NAME
+    if link.is_file():
+        folder = Path(link.read_text().strip())
+    try:
+        return load_record(folder / RECORD_NAME)
+    except (OSError, ValueError):
+        return None
+
+
+def _log_mean(values: list[Any]) -> float:
+    """Mean of log10 of the positive numbers in ``values`` (nan when there are none)."""
+    good = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool) and v > 0]
+    return float(np.mean(np.log10(good))) if good else math.nan
+
+
+def size_features(records: Mapping[Cell, Mapping[str, Any]], shape: tuple[int, int]):
+    """Row and column meta-features (log10 params and FLOPs averaged over their records).
+
+    None for a side where some row (column) has no record with both numbers yet: the boosting
+    predictor needs the features of every row (column) it predicts.
+    """
+    out = []
+    for axis, size in ((0, shape[0]), (1, shape[1])):
+        table = np.full((size, len(META_KEYS)), np.nan)
+        for index in range(size):
+            mine = [rec for cell, rec in records.items() if cell[axis] == index]
+            table[index] = [_log_mean([rec.get(key) for rec in mine]) for key in META_KEYS]
+        out.append(table if np.isfinite(table).all() else None)
+    return out[0], out[1]
 
 
 def launcher_parallelism(launcher: Mapping[str, Any] | None) -> int:

@@ -29,7 +29,9 @@ from cvzoo.sweeps.guided_grid import (
     build_grid,
     earlier_results,
     job_config_hashes,
+    job_record,
     launcher_parallelism,
+    size_features,
 )
 from cvzoo.sweeps.guided_report import GuidedMatrix, write_outputs
 
@@ -59,6 +61,7 @@ class GuidedSweeper(Sweeper):
         method: str = "auto",
         init_share: float = 0.25,
         use_earlier: bool = True,
+        meta_features: bool = True,
         seed: int = 0,
         params: dict[str, str] | None = None,
     ) -> None:
@@ -66,7 +69,7 @@ class GuidedSweeper(Sweeper):
         self.options = {"acquisition": acquisition, "kappa": kappa, "method": method,
                         "init_share": init_share, "stop_threshold": stop_threshold}  # fmt: skip
         self.budget, self.batch_size, self.use_earlier, self.seed = budget, batch_size, use_earlier, seed
-        self.params = dict(params or {})
+        self.params, self.meta_features = dict(params or {}), meta_features
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
@@ -92,7 +95,7 @@ class GuidedSweeper(Sweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         return build_grid(parser.parse_overrides(items))
 
-    def _start(self, grid: Grid) -> tuple[GuidedSearch, dict[Cell, str]]:
+    def _start(self, grid: Grid) -> tuple[GuidedSearch, dict[Cell, dict]]:
         """The search, seeded with earlier ok records of the identical job configs."""
         hashes = job_config_hashes(grid, self._load)
         observed, earlier = np.full(grid.shape, np.nan), {}
@@ -115,6 +118,7 @@ class GuidedSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         search, earlier = self._start(grid)
+        records = dict(earlier)
         returns, runs = [], []
         while batch := search.ask():
             overrides = [grid.overrides(cell) for cell in batch]
@@ -126,7 +130,13 @@ class GuidedSweeper(Sweeper):
                 runs.append({grid.rows.record_key: grid.rows.options[cell[0]],
                              grid.cols.record_key: grid.cols.options[cell[1]], "value": value})  # fmt: skip
                 log.info("guided sweep: %s -> %s", grid.overrides(cell)[-2:], value)
+                record = job_record(result.hydra_cfg.hydra.runtime.output_dir) if result.hydra_cfg else None
+                if record is not None and value is not None:
+                    records[cell] = record
             returns.append(list(results))
+            if self.meta_features:
+                rows, cols = size_features(records, grid.shape)
+                search.features = {"row_features": rows, "col_features": cols}
         self._finish(search, grid, earlier, runs, sweep_dir)
         return returns
 
@@ -140,8 +150,9 @@ class GuidedSweeper(Sweeper):
         matrix = guided_matrix(search, grid, earlier, str(self.config.get("monitor", "metric")), summary)
         extra = {"rows": grid.rows.record_key, "cols": grid.cols.record_key, "metric": matrix.metric,
                  "lower_is_better": search.lower_is_better, "runs": runs,
-                 "earlier": {f"{grid.rows.options[r]} x {grid.cols.options[c]}": d
-                             for (r, c), d in earlier.items()}}  # fmt: skip
+                 "earlier": {f"{grid.rows.options[r]} x {grid.cols.options[c]}": rec.get("run_dir")
+                             for (r, c), rec in earlier.items()},
+                 "predictor": getattr(search.completion, "method", None)}  # fmt: skip
         paths = write_outputs(matrix, sweep_dir, extra)
         print(f"\n{paths['md'].read_text()}guided sweep: {paths['json']}")
 
