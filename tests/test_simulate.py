@@ -106,6 +106,7 @@ def test_cli_uses_excluded_columns_as_features_not_cells(
         ([str(PLANTED), "--budget", "1.5"], "--budget '1.5'"),
         ([str(PLANTED), "--budget", "abc"], "--budget 'abc'"),
         ([str(PLANTED), "--seeds", "0"], "--seeds 0"),
+        ([str(PLANTED), "--init-share", "0"], "--init-share 0.0"),
         ([str(PLANTED), "--exclude-cols", "sim_hed1"], "sim_head1"),
     ],
 )

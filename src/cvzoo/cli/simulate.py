@@ -68,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--method", default="auto", help="completion method (auto, bias, als, boost)")
     p.add_argument(
+        "--init-share",
+        type=float,
+        default=0.25,
+        help="the covering design is kept whole up to 2 x this share of the budget, else cut to it "
+        "(default 0.25; hydra/sweeper=guided uses 0.5: cover whenever the budget allows)",
+    )
+    p.add_argument(
         "--max-refits",
         type=int,
         default=None,
@@ -81,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     """Read the matrix, replay both strategies, print a table or one JSON object."""
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} must be >= 1")
+    if not 0 < args.init_share <= 1:
+        raise ConfigError(f"--init-share {args.init_share} must be in (0, 1]")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
     budgets = [parse_budget(text) for text in args.budget]
@@ -105,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             matrix.values, budgets, args.seeds, lower_is_better=args.lower_is_better,
             batch_size=args.batch_size, max_refits=refits,
             row_features=features, method=args.method, acquisition=args.acquisition,
+            init_share=args.init_share,
             on_step=lambda: bar.advance(task),
         )  # fmt: skip
     if args.json:

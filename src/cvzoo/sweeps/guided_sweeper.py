@@ -59,7 +59,7 @@ class GuidedSweeper(Sweeper):
         acquisition: str = "ei",
         kappa: float = 2.0,
         method: str = "auto",
-        init_share: float = 0.25,
+        init_share: float = 0.5,
         use_earlier: bool = True,
         meta_features: bool = True,
         seed: int = 0,
