@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import operator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from cvzoo.data.datamodule import CvzooDataModule
-from cvzoo.training.distributed import ddp_world_size
+from cvzoo.training.distributed import ddp_world_size, start_processes
 
 DDP = ("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "+trainer.limit_val_batches=2")
 
@@ -32,6 +33,14 @@ def test_a_last_training_batch_of_one_sample_is_dropped():
     assert not module._last_batch_is_single()  # 64 + 64 + 2
     module.trainer = SimpleNamespace(world_size=2)
     assert module._last_batch_is_single()  # 65 per process: 64 + 1, BatchNorm fails on the 1
+
+
+@pytest.mark.slow
+def test_ranks_start_inside_a_joblib_worker():
+    from joblib import Parallel, delayed
+
+    # loky makes "loky" the worker's default start method, which spawned children cannot find
+    Parallel(n_jobs=2, backend="loky")(delayed(start_processes)(operator.add, (1,), 2) for _ in range(2))
 
 
 @pytest.mark.slow

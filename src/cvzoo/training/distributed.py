@@ -34,7 +34,7 @@ import multiprocessing
 import os
 import pickle
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,12 @@ def _spawn_start_method() -> Iterator[None]:
         multiprocessing.set_start_method(previous, force=True)
 
 
+def start_processes(fn: Callable[..., Any], args: tuple[Any, ...], nprocs: int) -> None:
+    """Run ``fn(rank, *args)`` in ``nprocs`` fresh processes and wait; one failure terminates the rest."""
+    with _spawn_start_method():
+        torch.multiprocessing.spawn(fn, args=args, nprocs=nprocs, join=True, start_method="spawn")
+
+
 def _handoff_path(run_dir: str | Path, rank: int) -> Path:
     """Where a rank leaves its record fields and error for the supervisor."""
     return Path(run_dir) / f".rank{rank}.pkl"
@@ -163,6 +169,7 @@ def _rank_main(rank: int, world: int, port: int, threads: int, config: dict[str,
         LOCAL_RANK=str(rank),
         NODE_RANK="0",
     )
+    os.environ.pop("SLURM_NTASKS", None)  # inside a SLURM task Lightning would take the ranks from SLURM
     torch.set_num_threads(threads)
     cfg = OmegaConf.create(config)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -200,14 +207,7 @@ def run_ranks(cfg: DictConfig, run_dir: Path, record: dict[str, Any], world: int
     threads = max(1, torch.get_num_threads() // world)
     failure: ProcessException | None = None
     try:
-        with _spawn_start_method():
-            torch.multiprocessing.spawn(
-                _rank_main,
-                args=(world, find_free_network_port(), threads, config, str(run_dir)),
-                nprocs=world,
-                join=True,
-                start_method="spawn",
-            )
+        start_processes(_rank_main, (world, find_free_network_port(), threads, config, str(run_dir)), world)
     except ProcessException as err:
         failure = err
     outcomes = _read_handoffs(run_dir, world)
