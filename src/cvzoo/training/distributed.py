@@ -146,13 +146,13 @@ def _write_handoff(run_dir: str | Path, rank: int, record: dict[str, Any], err: 
     _handoff_path(run_dir, rank).write_bytes(data)
 
 
-def _read_handoffs(run_dir: Path, world: int) -> list[dict[str, Any]]:
-    """The outcomes the ranks left, rank 0 first; the files are removed."""
-    outcomes = []
+def _read_handoffs(run_dir: Path, world: int) -> dict[int, dict[str, Any]]:
+    """The outcomes the ranks left, by rank; the files are removed."""
+    outcomes = {}
     for rank in range(world):
         path = _handoff_path(run_dir, rank)
         if path.is_file():
-            outcomes.append(pickle.loads(path.read_bytes()))
+            outcomes[rank] = pickle.loads(path.read_bytes())
             path.unlink()
     return outcomes
 
@@ -183,9 +183,9 @@ def _rank_main(rank: int, world: int, port: int, threads: int, config: dict[str,
         _write_handoff(run_dir, rank, record, None)
 
 
-def _raise_rank_failure(outcomes: list[dict[str, Any]], failure: ProcessException | None) -> None:
-    """Re-raise the first rank error (its own exception when it travelled), or the spawn failure."""
-    failed = [o for o in outcomes if o.get("line")]
+def _raise_rank_failure(outcomes: dict[int, dict[str, Any]], failure: ProcessException | None) -> None:
+    """Re-raise the lowest rank's error (its own exception when it travelled), or the spawn failure."""
+    failed = [outcomes[rank] for rank in sorted(outcomes) if outcomes[rank].get("line")]
     if failed:
         outcome = failed[0]
         err = outcome["error"] or RankError(outcome["line"])
@@ -211,8 +211,7 @@ def run_ranks(cfg: DictConfig, run_dir: Path, record: dict[str, Any], world: int
     except ProcessException as err:
         failure = err
     outcomes = _read_handoffs(run_dir, world)
-    if outcomes:
-        record.update(outcomes[0].get("record") or {})
+    record.update(outcomes.get(0, {}).get("record") or {})
     _raise_rank_failure(outcomes, failure)
 
 
