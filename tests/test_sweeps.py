@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from cvzoo.sweeps.axes import matrix_axes, swept_keys
+from tests.conftest import FAST, REPO
 
 SWEEP = ("-m", "backbone=test_resnet,test_vit", "head=linear,mlp")
 
@@ -86,3 +90,17 @@ def test_slurm_local_launcher_runs_the_submitit_path(run_train, tmp_path):
     (sweep,) = sweep_dirs(tmp_path)
     assert {r["status"] for r in records(sweep)} == {"ok"} and len(records(sweep)) == 2
     assert (sweep / ".submitit").is_dir()
+
+
+@pytest.mark.slow
+def test_sweep_with_default_paths_writes_under_the_working_directory(tmp_path):
+    # No paths overrides: paths.root_dir falls back to ${hydra:runtime.cwd}, which the sweeper
+    # must resolve for hydra.sweep.dir before any job has started.
+    env = {k: v for k, v in os.environ.items() if k != "CVZOO_ROOT"}
+    env |= {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    argv = [sys.executable, str(REPO / "train.py"), "-m", *FAST, "head=linear,mlp"]
+    result = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (sweep,) = sweep_dirs(tmp_path)
+    assert {r["status"] for r in records(sweep)} == {"ok"} and len(records(sweep)) == 2
+    assert (sweep / "matrix.csv").stat().st_size > 0

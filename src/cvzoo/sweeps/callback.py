@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -59,6 +60,11 @@ class SweepSummary(Callback):
 
     def __init__(self, exit_with_failures: bool = True) -> None:
         self.exit_with_failures = exit_with_failures
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Let ``${hydra:runtime.cwd}`` (the default ``paths.root_dir``) resolve in the sweep dir."""
+        # Hydra sets HydraConfig only per job, but its sweeper resolves hydra.sweep.dir before any.
+        HydraConfig.instance().set_config(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Summarize the sweep directory once every job has finished."""
