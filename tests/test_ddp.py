@@ -54,6 +54,7 @@ def test_ddp_run_on_two_cpu_processes_writes_one_record(run_train, tmp_path):
     assert record["status"] == "ok" and record["world_size"] == 2
     assert record["run_dir"] == str(run_dir)
     assert "val/acc" in record["best_val"] and "test/acc" in record["test"]
+    assert "train/loss" in record["history"][-1]  # averaged over both ranks
     # the test ran once on the whole split, not on padded per-rank shards
     test_images = sum(map(sum, record["confusion_matrix"]))
     assert test_images == 269  # digits test split at fraction 0.1

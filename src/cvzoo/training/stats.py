@@ -61,8 +61,9 @@ class RunStats(L.Callback):
         if trainer.sanity_checking:
             return
         row: dict[str, float] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
-        if self._epoch_loss:
-            row["train/loss"] = sum(self._epoch_loss) / len(self._epoch_loss)
+        loss = self._mean_train_loss(trainer)
+        if loss is not None:
+            row["train/loss"] = loss
         self._epoch_loss = []
         for key, value in trainer.callback_metrics.items():
             number = _float(value)
@@ -72,6 +73,13 @@ class RunStats(L.Callback):
         if lrs:
             row["lr"] = max(lrs)
         self.history.append(row)
+
+    def _mean_train_loss(self, trainer: L.Trainer) -> float | None:
+        """The mean loss of the epoch's training steps on every process (under DDP all ranks call this)."""
+        total = torch.tensor([sum(self._epoch_loss), len(self._epoch_loss)], dtype=torch.float64)
+        if trainer.world_size > 1:
+            total = trainer.strategy.reduce(total.to(trainer.strategy.root_device), reduce_op="sum").cpu()
+        return float(total[0] / total[1]) if total[1] > 0 else None
 
     @property
     def images_per_second(self) -> float | None:
