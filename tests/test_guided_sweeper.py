@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from cvzoo.errors import ConfigError
+from cvzoo.predictors.guided import GuidedSearch
 from cvzoo.sweeps.axes import parse_overrides
 from cvzoo.sweeps.guided_grid import build_grid, launcher_parallelism
 
@@ -30,6 +31,15 @@ def test_a_third_swept_key_is_one_clear_error():
 def test_one_swept_key_gives_one_column():
     grid = build_grid(parse_overrides(["backbone=a,b,c"]))
     assert grid.shape == (3, 1) and grid.overrides((1, 0)) == ["backbone=b"]
+
+
+def test_the_whole_covering_design_comes_first_when_it_fits_the_budget():
+    for seed in range(5):
+        search = GuidedSearch(["a", "b", "c"], ["x", "y"], 4, full_design=True, seed=seed)
+        first = [search.ask()[0] for _ in range(3)]
+        assert {r for r, _ in first} == {0, 1, 2} and {c for _, c in first} == {0, 1}
+    cut = GuidedSearch(["a", "b", "c"], ["x", "y"], 4, seed=0)  # the simulator's default
+    assert len(cut._design) == 1
 
 
 def test_batch_size_follows_the_launcher():

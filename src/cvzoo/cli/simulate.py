@@ -72,7 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=0.25,
         help="the covering design is kept whole up to 2 x this share of the budget, else cut to it "
-        "(default 0.25; hydra/sweeper=guided uses 0.5: cover whenever the budget allows)",
+        "(default 0.25)",
+    )
+    p.add_argument(
+        "--full-design",
+        action="store_true",
+        help="keep the whole covering design whenever it fits in the budget (as hydra/sweeper=guided)",
     )
     p.add_argument(
         "--max-refits",
@@ -114,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             matrix.values, budgets, args.seeds, lower_is_better=args.lower_is_better,
             batch_size=args.batch_size, max_refits=refits,
             row_features=features, method=args.method, acquisition=args.acquisition,
-            init_share=args.init_share,
+            init_share=args.init_share, full_design=args.full_design,
             on_step=lambda: bar.advance(task),
         )  # fmt: skip
     if args.json:

@@ -171,6 +171,7 @@ class GuidedSearch:
         kappa: float = 2.0,
         stop_threshold: float = 0.05,
         init_share: float = 0.25,
+        full_design: bool = False,
         max_refits: int | None = None,
         row_features: np.ndarray | None = None,
         col_features: np.ndarray | None = None,
@@ -199,13 +200,17 @@ class GuidedSearch:
         self._plan: list[Cell] = []
         self._predicted: dict[Cell, tuple[float, float]] = {}
         self._z: list[float] = []
-        self._design = self._make_design(init_share)
+        self._design = self._make_design(init_share, full_design)
 
-    def _make_design(self, init_share: float) -> list[Cell]:
-        """The covering design minus lines already covered by earlier records, capped by budget."""
+    def _make_design(self, init_share: float, full_design: bool) -> list[Cell]:
+        """The covering design minus lines already covered by earlier records, capped by budget.
+
+        Kept whole when it takes at most 2 * ``init_share`` of the budget, or (``full_design``)
+        whenever it fits in the budget; otherwise cut to ``init_share`` of the budget.
+        """
         trained = np.isfinite(self.observed)
         design = initial_design(*trained.shape, self.trainable, self.rng, trained)
-        if len(design) <= 2 * init_share * self.budget:
+        if len(design) <= 2 * init_share * self.budget or (full_design and len(design) <= self.budget):
             return design
         return design[: max(1, int(np.ceil(init_share * self.budget)))]
 

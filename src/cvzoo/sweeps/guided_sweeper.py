@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
@@ -59,7 +60,8 @@ class GuidedSweeper(Sweeper):
         acquisition: str = "ei",
         kappa: float = 2.0,
         method: str = "auto",
-        init_share: float = 0.5,
+        init_share: float = 0.25,
+        full_design: bool = True,
         use_earlier: bool = True,
         meta_features: bool = True,
         seed: int = 0,
@@ -67,7 +69,8 @@ class GuidedSweeper(Sweeper):
     ) -> None:
         super().__init__()
         self.options = {"acquisition": acquisition, "kappa": kappa, "method": method,
-                        "init_share": init_share, "stop_threshold": stop_threshold}  # fmt: skip
+                        "init_share": init_share, "full_design": full_design,
+                        "stop_threshold": stop_threshold}  # fmt: skip
         self.budget, self.batch_size, self.use_earlier, self.seed = budget, batch_size, use_earlier, seed
         self.params, self.meta_features = dict(params or {}), meta_features
         self.hydra_context: HydraContext | None = None
@@ -113,6 +116,8 @@ class GuidedSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
         """Run batches until the budget is spent or no untrained cell is likely to win."""
+        if not HydraConfig.initialized():  # ${hydra:runtime.cwd} in the default paths must resolve
+            HydraConfig.instance().set_config(self.config)
         grid = self._grid(arguments)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
