@@ -43,6 +43,4 @@ def load(cfg: Mapping[str, Any]) -> DatasetSplits:
     split_cfg = {**cfg, "test_fraction": 0.0}
     train, val, _ = make_splits(train_full, labels, split_cfg)
     test = ConcatDataset([as_dataset(test_set)])
-    return DatasetSplits(
-        train, val, test, class_names=list(train_set.classes), task="classification"
-    )
+    return DatasetSplits(train, val, test, class_names=list(train_set.classes), task="classification")

@@ -82,9 +82,7 @@ def _load_presplit(root: Path, cfg: Mapping[str, Any], policy: str, size: int) -
         if (root / split).is_dir():
             p, lab, names = scan_classes(root / split, policy)
             if names != classes:
-                raise DataError(
-                    f"{root / split} has classes {names}, train has {classes}; make them match"
-                )
+                raise DataError(f"{root / split} has classes {names}, train has {classes}; make them match")
             parts[split] = ImageFileDataset(p, lab, size)
     if len(parts) == 2:
         seed = int(cfg.get("split_seed", 0))
@@ -96,6 +94,4 @@ def _load_presplit(root: Path, cfg: Mapping[str, Any], policy: str, size: int) -
         train, val, test = make_splits(train_full, train_full.labels, cfg)
         parts.setdefault("val", val)
         parts.setdefault("test", test)
-    return DatasetSplits(
-        train, parts["val"], parts["test"], class_names=classes, task="classification"
-    )
+    return DatasetSplits(train, parts["val"], parts["test"], class_names=classes, task="classification")

@@ -20,9 +20,7 @@ BAD_IMAGE_POLICIES = ("fail", "skip")
 
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name."""
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def is_readable(path: Path) -> bool:
@@ -38,17 +36,13 @@ def is_readable(path: Path) -> bool:
 def keep_readable(paths: Iterable[Path], policy: str) -> list[Path]:
     """Drop unreadable images (``skip``, with a warning) or raise naming the first (``fail``)."""
     if policy not in BAD_IMAGE_POLICIES:
-        raise DataError(
-            f"dataset.on_bad_image={policy!r} must be one of {', '.join(BAD_IMAGE_POLICIES)}"
-        )
+        raise DataError(f"dataset.on_bad_image={policy!r} must be one of {', '.join(BAD_IMAGE_POLICIES)}")
     kept = []
     for path in paths:
         if is_readable(path):
             kept.append(path)
         elif policy == "fail":
-            raise DataError(
-                f"cannot decode image {path}; remove it or set dataset.on_bad_image=skip"
-            )
+            raise DataError(f"cannot decode image {path}; remove it or set dataset.on_bad_image=skip")
         else:
             log.warning("skipping unreadable image %s", path)
     return kept

@@ -22,9 +22,7 @@ class TensorImageDataset(Dataset):
 
     def __init__(self, images: Tensor, targets: Tensor) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(
-                f"expected uint8 (N, 3, H, W) images, got {images.dtype} {tuple(images.shape)}"
-            )
+            raise ValueError(f"expected uint8 (N, 3, H, W) images, got {images.dtype} {tuple(images.shape)}")
         self.images = images
         self.targets = targets
 

@@ -41,9 +41,7 @@ def check_fraction(fraction: Any) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if not 0.0 < value <= 1.0:
-        raise ConfigError(
-            f"dataset.fraction={fraction!r} is out of range; use a value in (0, 1], e.g. 0.25"
-        )
+        raise ConfigError(f"dataset.fraction={fraction!r} is out of range; use a value in (0, 1], e.g. 0.25")
     return value
 
 
@@ -56,11 +54,7 @@ def split_indices(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split ``range(n)`` into train/val/test, stratified by ``labels`` when given."""
     rng = np.random.default_rng(seed)
-    groups = (
-        [np.arange(n)]
-        if labels is None
-        else [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    )
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
     parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for group in groups:
         order = rng.permutation(group)
@@ -118,7 +112,5 @@ def build_splits(cfg: Mapping[str, Any]) -> DatasetSplits:
         raise ConfigError(f"dataset._target_={cfg.get('_target_')!r} cannot be imported") from err
     splits = loader(cfg)
     if len(splits.train) == 0:
-        raise ConfigError(
-            f"dataset={cfg.get('name')} has an empty training split; raise dataset.fraction"
-        )
+        raise ConfigError(f"dataset={cfg.get('name')} has an empty training split; raise dataset.fraction")
     return splits

@@ -61,9 +61,7 @@ def record_table(records: Sequence[Mapping[str, Any]], target: str) -> pd.DataFr
     return table
 
 
-def _cells(
-    train: pd.DataFrame, backbones: list[str], heads: list[str]
-) -> tuple[Cells, float, float]:
+def _cells(train: pd.DataFrame, backbones: list[str], heads: list[str]) -> tuple[Cells, float, float]:
     """The dataset's backbone x head matrix of mean ``y`` as standardized cells (+ mean, scale)."""
     means = train.groupby(["backbone", "head"], observed=True)["y"].mean()
     rows = np.array([backbones.index(b) for b, _ in means.index], dtype=int)
@@ -98,9 +96,7 @@ def _als_for_dataset(train: pd.DataFrame, query: pd.DataFrame, seed: int):
     return t_feats, q_feats
 
 
-def add_als_columns(
-    train: pd.DataFrame, query: pd.DataFrame, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def add_als_columns(train: pd.DataFrame, query: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Copies of ``train`` and ``query`` with the ALS feature columns, dataset by dataset."""
     train, query = train.copy(), query.copy()
     for frame in (train, query):

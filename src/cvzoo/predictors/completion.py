@@ -56,9 +56,7 @@ def _load_boost():
 def _check_inputs(observed: np.ndarray, method: str) -> np.ndarray:
     """Validate the method name and return ``observed`` as a 2-D float array."""
     if method not in METHODS:
-        raise ConfigError(
-            f"unknown completion method {method!r}; choose one of {', '.join(METHODS)}"
-        )
+        raise ConfigError(f"unknown completion method {method!r}; choose one of {', '.join(METHODS)}")
     observed = np.asarray(observed, dtype=float)
     if observed.ndim != 2 or observed.size == 0:
         raise ConfigError(f"observed must be a non-empty 2-D matrix, got shape {observed.shape}")

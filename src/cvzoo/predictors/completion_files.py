@@ -84,9 +84,7 @@ def complete_records(
         raise DataError(f"no finite {metric!r} value in the matching records; check --metric")
     comp = complete(matrix.values, method, seed, progress=progress)
     paths["completed_csv"] = write_matrix(out_dir / "matrix_completed.csv", comp.mean, matrix)
-    paths["completed_std_csv"] = write_matrix(
-        out_dir / "matrix_completed_std.csv", comp.std, matrix
-    )
+    paths["completed_std_csv"] = write_matrix(out_dir / "matrix_completed_std.csv", comp.std, matrix)
     title = f"{metric} by {rows} × {cols}: completed"
     paths["completed_png"] = plot_completion(
         out_dir / "matrix_completed.png",

@@ -46,9 +46,7 @@ def _logistic(u: np.ndarray, t: np.ndarray) -> np.ndarray:
     return c + gap / (1.0 + np.exp(z))
 
 
-def _logistic_bounds(
-    vb: tuple[float, float], u: np.ndarray, sign: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _logistic_bounds(vb: tuple[float, float], u: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
     """Asymptote inside the value bounds, ``a - c`` of the opposite sign to the trend."""
     lo, hi = vb
     gap = (0.0, hi - lo) if sign < 0 else (lo - hi, 0.0)
@@ -58,9 +56,7 @@ def _logistic_bounds(
     )
 
 
-def _logistic_starts(
-    u: np.ndarray, y: np.ndarray, vb: tuple[float, float], sign: float
-) -> list[np.ndarray]:
+def _logistic_starts(u: np.ndarray, y: np.ndarray, vb: tuple[float, float], sign: float) -> list[np.ndarray]:
     """Starts spread over where the inflection and the asymptote may be."""
     lo, hi = vb
     first, last = y[np.argmin(u)], y[np.argmax(u)]
@@ -85,9 +81,7 @@ def _power(u: np.ndarray, t: np.ndarray) -> np.ndarray:
     return a - b * np.exp(np.clip(-c * u, -60.0, 60.0))
 
 
-def _power_bounds(
-    vb: tuple[float, float], u: np.ndarray, sign: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _power_bounds(vb: tuple[float, float], u: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
     """Asymptote inside the value bounds; ``b`` of the trend's sign, large enough for any start."""
     lo, hi = vb
     scale = (hi - lo) * math.exp(3.0 * max(u.min(), 0.0)) + 1.0
@@ -95,9 +89,7 @@ def _power_bounds(
     return np.array([lo, b[0], 0.01]), np.array([hi, b[1], 3.0])
 
 
-def _power_starts(
-    u: np.ndarray, y: np.ndarray, vb: tuple[float, float], sign: float
-) -> list[np.ndarray]:
+def _power_starts(u: np.ndarray, y: np.ndarray, vb: tuple[float, float], sign: float) -> list[np.ndarray]:
     """Starts with several exponents and asymptotes beyond the last value."""
     lo, hi = vb
     first, last = y[np.argmin(u)], y[np.argmax(u)]
@@ -181,9 +173,7 @@ def fit_family(
     for start in family.starts(u, y, vb, sign):
         x0 = np.clip(start, lower + eps, upper - eps)
         try:
-            sol = least_squares(
-                residuals, x0, bounds=(lower, upper), method="trf", loss=loss, max_nfev=300
-            )
+            sol = least_squares(residuals, x0, bounds=(lower, upper), method="trf", loss=loss, max_nfev=300)
         except (ValueError, FloatingPointError):
             continue
         if np.all(np.isfinite(sol.x)) and sol.cost < best_cost:

@@ -27,9 +27,7 @@ def points_from_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         table = pd.read_csv(path)
     except (ValueError, pd.errors.ParserError) as err:
-        raise DataError(
-            f"cannot read {path} as CSV ({err}); expected columns size,metric"
-        ) from None
+        raise DataError(f"cannot read {path} as CSV ({err}); expected columns size,metric") from None
     for column in ("size", "metric"):
         if column not in table.columns:
             hint = suggestion(column, [str(c) for c in table.columns])
@@ -72,8 +70,7 @@ def points_from_records(
             values.append(float(value))
     if not sizes:
         raise DataError(
-            f"no record has both {SIZE_FIELD!r} and metric {metric!r}; check --metric "
-            "(see `cvzoo results`)"
+            f"no record has both {SIZE_FIELD!r} and metric {metric!r}; check --metric (see `cvzoo results`)"
         )
     return np.array(sizes), np.array(values)
 
@@ -94,9 +91,7 @@ def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def curve_summary(
-    curve: LearningCurve, at: Sequence[float], target: float | None
-) -> dict[str, Any]:
+def curve_summary(curve: LearningCurve, at: Sequence[float], target: float | None) -> dict[str, Any]:
     """The ``cvzoo curve --json`` object: model, params, predictions, target answer."""
     at_arr = np.asarray(at, float)
     mid, (low, high) = curve.predict(at_arr), curve.interval(at_arr)

@@ -50,10 +50,7 @@ def _leave_last_out(u: np.ndarray, y: np.ndarray) -> dict[str, float]:
     last = u == u.max()
     fits = _fit_all(u[~last], y[~last])
     truth = float(np.mean(y[last]))
-    return {
-        n: abs(float(FAMILIES[n].predict(np.array([u.max()]), t)[0]) - truth)
-        for n, t in fits.items()
-    }
+    return {n: abs(float(FAMILIES[n].predict(np.array([u.max()]), t)[0]) - truth) for n, t in fits.items()}
 
 
 @dataclass

@@ -37,9 +37,7 @@ def _read_raw(path: str | Path) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError:
-        raise DataError(
-            f"{path}: file is empty; expected a header row and one row per label"
-        ) from None
+        raise DataError(f"{path}: file is empty; expected a header row and one row per label") from None
     except pd.errors.ParserError as err:
         first = str(err).strip().splitlines()[0]
         raise DataError(f"{path}: not a rectangular CSV ({first}); fix the row lengths") from None

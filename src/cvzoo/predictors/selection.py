@@ -136,9 +136,7 @@ def _als_path(split: _Split, rank: int, bias_reg: float, seed: int) -> dict[floa
         model: AlsModel = start
         for reg in branch:
             sweeps = first if model is start and branch is down else later
-            model = fit_als(
-                train, rank, reg, bias_reg, sweeps, init=model, layout=layout, track_loss=False
-            )
+            model = fit_als(train, rank, reg, bias_reg, sweeps, init=model, layout=layout, track_loss=False)
             preds[reg] = model.predict_at(held.rows, held.cols)
             if reg == PATH_START:
                 start = model
@@ -194,8 +192,7 @@ def search_als(
             if tick is not None:
                 tick()
         found = [
-            Candidate("als", {"rank": rank, "reg": reg, "bias_reg": bias_reg}, oof[reg])
-            for reg in ALS_REGS
+            Candidate("als", {"rank": rank, "reg": reg, "bias_reg": bias_reg}, oof[reg]) for reg in ALS_REGS
         ]
         search.candidates.extend(found)
         best = min(c.sq_errors(cells).mean() for c in found)

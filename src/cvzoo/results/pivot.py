@@ -92,18 +92,14 @@ def mixed_keys(records: Sequence[Mapping[str, Any]], rows: str, cols: str) -> di
     return mixed
 
 
-def pivot_records(
-    records: Sequence[Mapping[str, Any]], rows: str, cols: str, metric: str
-) -> QualityMatrix:
+def pivot_records(records: Sequence[Mapping[str, Any]], rows: str, cols: str, metric: str) -> QualityMatrix:
     """Pivot records into a QualityMatrix; rows/columns are sorted (numbers numerically)."""
     records = list(records)
     check_key(records, rows)
     check_key(records, cols)
     check_key(records, metric, what="metric")
     usable = [
-        r
-        for r in _dedupe(records)
-        if get_value(r, rows) is not None and get_value(r, cols) is not None
+        r for r in _dedupe(records) if get_value(r, rows) is not None and get_value(r, cols) is not None
     ]
     row_labels = _sort_labels([get_value(r, rows) for r in usable])
     col_labels = _sort_labels([get_value(r, cols) for r in usable])
