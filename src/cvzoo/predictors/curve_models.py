@@ -56,14 +56,23 @@ def _logistic_bounds(vb: tuple[float, float], u: np.ndarray, sign: float) -> tup
     )
 
 
+def _trend(u: np.ndarray, y: np.ndarray, vb: tuple[float, float]) -> tuple[float, float]:
+    """The value at the smallest size and the span to the largest (floored at 1e-3 of the range)."""
+    first, last = y[np.argmin(u)], y[np.argmax(u)]
+    return first, max(abs(last - first), 1e-3 * (vb[1] - vb[0]))
+
+
+def _beyond_last(u: np.ndarray, y: np.ndarray, vb: tuple[float, float], step: float) -> float:
+    """A start for the asymptote: the value at the largest size moved by ``step``, within bounds."""
+    return float(np.clip(y[np.argmax(u)] + step, *vb))
+
+
 def _logistic_starts(u: np.ndarray, y: np.ndarray, vb: tuple[float, float], sign: float) -> list[np.ndarray]:
     """Starts spread over where the inflection and the asymptote may be."""
-    lo, hi = vb
-    first, last = y[np.argmin(u)], y[np.argmax(u)]
-    span = max(abs(last - first), 1e-3 * (hi - lo))
+    first, span = _trend(u, y, vb)
     starts = []
     for gain in (0.3, 1.5):
-        c = float(np.clip(last + sign * gain * span, lo, hi))
+        c = _beyond_last(u, y, vb, sign * gain * span)
         gap = first - sign * 0.5 * span - c
         for u0 in (u.min(), 0.5 * (u.min() + u.max()), u.max() + 1.0):
             starts.append(np.array([c, gap, u0, 1.0]))
@@ -91,12 +100,10 @@ def _power_bounds(vb: tuple[float, float], u: np.ndarray, sign: float) -> tuple[
 
 def _power_starts(u: np.ndarray, y: np.ndarray, vb: tuple[float, float], sign: float) -> list[np.ndarray]:
     """Starts with several exponents and asymptotes beyond the last value."""
-    lo, hi = vb
-    first, last = y[np.argmin(u)], y[np.argmax(u)]
-    span = max(abs(last - first), 1e-3 * (hi - lo))
+    first, span = _trend(u, y, vb)
     starts = []
     for gain in (0.2, 1.0):
-        a = float(np.clip(last + sign * gain * span, lo, hi))
+        a = _beyond_last(u, y, vb, sign * gain * span)
         for c in (0.15, 0.6):
             starts.append(np.array([a, (a - first) * math.exp(c * u.min()), c]))
     return starts
