@@ -8,6 +8,7 @@ A head declares which tasks it serves and whether it needs a multi-scale pyramid
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -22,7 +23,7 @@ from cvzoo.models.pyramid import PyramidInfo
 _META_KEYS = ("_target_", "name")
 
 
-class Head(nn.Module):
+class Head(nn.Module, ABC):
     """Base class of all heads."""
 
     tasks: ClassVar[tuple[str, ...]] = ()
@@ -33,9 +34,9 @@ class Head(nn.Module):
         self.feature_info = feature_info
         self.num_classes = num_classes
 
-    def forward(self, features: list[Tensor]) -> Tensor:  # pragma: no cover - abstract
-        """Map the pyramid's maps to logits."""
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, features: list[Tensor]) -> Tensor:
+        """Map the pyramid's maps to logits (every head defines it; the base cannot be built)."""
 
 
 def head_class(cfg: Mapping[str, Any]) -> type[Head]:
