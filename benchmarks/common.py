@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"
@@ -67,16 +67,9 @@ def timed(fn: Callable[[], object]) -> float:
 
 def compose_cfg(workdir: Path, *overrides: str) -> DictConfig:
     """``configs/train.yaml`` with overrides, every path under ``workdir``."""
-    from hydra import compose, initialize_config_dir
+    from cvzoo.training.compose import compose_train
 
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides))
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(workdir)
-        cfg.paths.data_dir = str(workdir / "data")
-        cfg.paths.log_dir = str(workdir / "logs")
-        cfg.paths.output_dir = str(workdir / "run")
-    return cfg
+    return compose_train(CONFIG_DIR, workdir, *overrides)
 
 
 def make_workdir() -> Path:

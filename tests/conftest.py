@@ -15,8 +15,9 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from cvzoo.training.compose import compose_train
 
 torch.set_num_threads(1)
 
@@ -29,14 +30,7 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose ``configs/train.yaml`` with overrides, paths pointed at ``tmp_path``."""
 
     def _compose(*overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=list(overrides), return_hydra_config=False)
-        with open_dict(cfg):
-            cfg.paths.root_dir = str(tmp_path)
-            cfg.paths.data_dir = str(tmp_path / "data")
-            cfg.paths.log_dir = str(tmp_path / "logs")
-            cfg.paths.output_dir = str(tmp_path / "run")
-        return cfg
+        return compose_train(CONFIG_DIR, tmp_path, *overrides)
 
     return _compose
 

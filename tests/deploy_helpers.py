@@ -16,8 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from sklearn.datasets import load_digits
 from torch import Tensor, nn
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 from cvzoo.export.pipeline import ExportOptions, export_model
 from cvzoo.models.heads import Head
 from cvzoo.models.pyramid import PyramidInfo
+from cvzoo.training.compose import compose_train as compose_with_paths
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"
@@ -40,16 +40,9 @@ TRAIN_OVERRIDES = (
 )
 
 
-def compose_train(root: Path, *overrides: str, output_dir: Path | None = None) -> dict:
-    """A resolved train config with every path under ``root``."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides))
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(root)
-        cfg.paths.data_dir = str(root / "data")
-        cfg.paths.log_dir = str(root / "logs")
-        cfg.paths.output_dir = str(output_dir or root / "run")
-    return cfg
+def compose_train(root: Path, *overrides: str, output_dir: Path | None = None) -> DictConfig:
+    """A train config with every path under ``root``."""
+    return compose_with_paths(CONFIG_DIR, root, *overrides, output_dir=output_dir)
 
 
 def run_script(script: str, *args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
