@@ -76,8 +76,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--full-design",
-        action="store_true",
-        help="keep the whole covering design whenever it fits in the budget (as hydra/sweeper=guided)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the whole covering design whenever it fits in the budget (default, as "
+        "hydra/sweeper=guided); --no-full-design cuts it by --init-share alone",
     )
     p.add_argument(
         "--max-refits",

@@ -171,7 +171,7 @@ class GuidedSearch:
         kappa: float = 2.0,
         stop_threshold: float = 0.05,
         init_share: float = 0.25,
-        full_design: bool = False,
+        full_design: bool = True,
         max_refits: int | None = None,
         row_features: np.ndarray | None = None,
         col_features: np.ndarray | None = None,
