@@ -37,3 +37,14 @@ def test_peak_table_prefers_the_specific_device_name() -> None:
     assert peak_tflops("NVIDIA H100 PCIe") == 756.0
     assert peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
     assert peak_tflops("Mystery GPU") is None
+
+
+def test_shapes_from_scratch_trains_each_model_and_prints_its_curve(monkeypatch, capsys) -> None:
+    from benchmarks import shapes_from_scratch
+
+    args = ["shapes_from_scratch", "--images", "32", "--threads", "1"]
+    monkeypatch.setattr("sys.argv", args)
+    shapes_from_scratch.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["resnet18_unet", "plain_unet"]
+    assert all("val mIoU after images 16: " in line and line.endswith(" s)") for line in lines)
