@@ -99,6 +99,26 @@ def test_cli_uses_excluded_columns_as_features_not_cells(
     assert seen and all(f.shape == (12, 1) and f[3, 0] == 3000.0 for f in seen)
 
 
+def test_cli_replays_the_sweepers_design_rule_unless_told_otherwise(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omegaconf import OmegaConf
+
+    sweeper = OmegaConf.load(Path(__file__).parents[1] / "configs/hydra/sweeper/guided.yaml")
+    seen: list[bool] = []
+    real = guided.GuidedSearch.__init__
+
+    def recording_init(self: guided.GuidedSearch, *args: Any, **kwargs: Any) -> None:
+        seen.append(kwargs["full_design"])
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(guided.GuidedSearch, "__init__", recording_init)
+    for flags in ([], ["--no-full-design"]):
+        assert main(["simulate", str(PLANTED), "--budget", "0.2", "--seeds", "1", "--json", *flags]) == 0
+    capsys.readouterr()
+    assert seen == [sweeper.full_design, False] and sweeper.full_design is True
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -71,8 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--init-share",
         type=float,
         default=0.25,
-        help="the covering design is kept whole up to 2 x this share of the budget, else cut to it "
-        "(default 0.25)",
+        help="share of the budget the covering design is cut to when it does not fit (with "
+        "--no-full-design: whenever it takes more than 2 x this share) (default 0.25)",
     )
     p.add_argument(
         "--full-design",
