@@ -35,10 +35,10 @@ def test_one_swept_key_gives_one_column():
 
 def test_the_whole_covering_design_comes_first_when_it_fits_the_budget():
     for seed in range(5):
-        search = GuidedSearch(["a", "b", "c"], ["x", "y"], 4, full_design=True, seed=seed)
+        search = GuidedSearch(["a", "b", "c"], ["x", "y"], 4, seed=seed)  # full_design by default
         first = [search.ask()[0] for _ in range(3)]
         assert {r for r, _ in first} == {0, 1, 2} and {c for _, c in first} == {0, 1}
-    cut = GuidedSearch(["a", "b", "c"], ["x", "y"], 4, seed=0)  # the simulator's default
+    cut = GuidedSearch(["a", "b", "c"], ["x", "y"], 4, full_design=False, seed=0)  # init_share 0.25
     assert len(cut._design) == 1
 
 
