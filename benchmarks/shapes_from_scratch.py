@@ -1,13 +1,14 @@
 """How fast does resnet18 + U-Net learn the default ``shapes`` from random init, next to a plain U-Net?
 
-``python -m benchmarks.shapes_from_scratch [--images 8000] [--models resnet18_unet plain_unet]``
+``python -m benchmarks.shapes_from_scratch [--images 8000] [--models resnet18_unet plain_unet ...]``
 
 The diagnostic behind the README's segmentation quality note (issue #3). Every model sees the
 same default ``shapes`` images (64 px, 1,400 train / 300 val), the same loop (AdamW, one-cycle to
 a peak lr of 4e-3, batch 16, cross-entropy) and the same number of training images; the script
 prints val mIoU at each quarter of the budget and the wall time. ``plain_unet`` is a reference
 that is not part of cvzoo: a 4-level VGG-style U-Net (0.49 M parameters) that convolves at full
-resolution before its first pooling, unlike ImageNet backbones, whose stem is at stride 4.
+resolution before its first pooling, unlike ImageNet backbones, whose stem is at stride 4;
+``plain_unet_stride4`` is the same with ResNet's stride-4 stem in front.
 """
 
 from __future__ import annotations
@@ -35,15 +36,29 @@ def _double_conv(in_ch: int, out_ch: int) -> nn.Sequential:
     )  # fmt: skip
 
 
-class PlainUNet(nn.Module):
-    """Reference U-Net: widths w, 2w, 4w, 8w, max-pooling down, nearest upsampling up."""
+def _resnet_stem(out_ch: int) -> nn.Sequential:
+    """ResNet's stem: 7x7 stride-2 conv-BN-ReLU, then 3x3 stride-2 max-pooling (stride 4 in all)."""
+    return nn.Sequential(
+        nn.Conv2d(3, out_ch, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(out_ch),
+        nn.ReLU(True), nn.MaxPool2d(3, stride=2, padding=1),
+    )  # fmt: skip
 
-    def __init__(self, width: int = 16) -> None:
+
+class PlainUNet(nn.Module):
+    """Reference U-Net: widths w, 2w, 4w, 8w, max-pooling down, nearest upsampling up.
+
+    ``resnet_stem=True`` replaces the full-resolution first level with ResNet's stride-4 stem
+    (logits then come at stride 4 and are resized), to see what that stem alone costs.
+    """
+
+    def __init__(self, width: int = 16, resnet_stem: bool = False) -> None:
         super().__init__()
         widths = [width * 2**i for i in range(4)]
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
         self.down = nn.ModuleList(_double_conv(i, o) for i, o in zip([3, *widths[:-1]], widths))
+        if resnet_stem:
+            self.down[0] = _resnet_stem(width)
         self.up = nn.ModuleList(_double_conv(widths[i + 1] + widths[i], widths[i]) for i in (2, 1, 0))
         self.classifier = nn.Conv2d(width, NUM_CLASSES, 1)
 
@@ -55,7 +70,10 @@ class PlainUNet(nn.Module):
             skips.append(x)
         for block, skip in zip(self.up, reversed(skips[:-1])):
             x = block(torch.cat([F.interpolate(x, size=skip.shape[-2:]), skip], dim=1))
-        return self.classifier(x)
+        logits = self.classifier(x)
+        if logits.shape[-2:] != images.shape[-2:]:
+            logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return logits
 
 
 def resnet18_unet() -> nn.Module:
@@ -67,7 +85,11 @@ def resnet18_unet() -> nn.Module:
     return build_model(backbone, head, NUM_CLASSES, MEAN, STD)[0]
 
 
-MODELS: dict[str, Callable[[], nn.Module]] = {"resnet18_unet": resnet18_unet, "plain_unet": PlainUNet}
+MODELS: dict[str, Callable[[], nn.Module]] = {
+    "resnet18_unet": resnet18_unet,
+    "plain_unet": PlainUNet,
+    "plain_unet_stride4": lambda: PlainUNet(resnet_stem=True),
+}
 
 
 def val_miou(model: nn.Module, images: Tensor, masks: Tensor) -> float:
@@ -112,7 +134,7 @@ def main() -> None:
     """Parse the options, generate the default shapes and train each model."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=8000, help="training images per model")
-    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS)[:2])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
