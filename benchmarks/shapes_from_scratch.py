@@ -3,7 +3,8 @@
 ``python -m benchmarks.shapes_from_scratch [--images 8000] [--models resnet18_unet plain_unet ...]``
 
 The diagnostic behind the README's segmentation quality note (issue #3). Every model sees the
-same default ``shapes`` images (64 px, 1,400 train / 300 val), the same loop (AdamW, one-cycle to
+same default ``shapes`` images, split as ``train.py`` splits them (``configs/dataset/shapes.yaml``
+through ``cvzoo.data.shapes.load``: 64 px, 1,400 train / 300 val), the same loop (AdamW, one-cycle to
 a peak lr of 4e-3, batch 16, cross-entropy) and the same number of training images; the script
 prints val mIoU at each quarter of the budget and the wall time. ``plain_unet`` is a reference
 that is not part of cvzoo: a 4-level VGG-style U-Net (0.49 M parameters) that convolves at full
@@ -21,19 +22,20 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from benchmarks.common import CONFIG_DIR
 
-NUM_CLASSES = 4
-MEAN, STD = (0.497, 0.504, 0.500), (0.243, 0.245, 0.245)  # configs/dataset/shapes.yaml
+DATASET = OmegaConf.load(CONFIG_DIR / "dataset" / "shapes.yaml")
+NUM_CLASSES = 1 + len(DATASET.shapes)  # background + the shapes
+MEAN, STD = tuple(DATASET.mean), tuple(DATASET.std)
 
 
 def _double_conv(in_ch: int, out_ch: int) -> nn.Sequential:
-    """Two 3x3 conv-BN-ReLU blocks."""
-    return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(True),
-        nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(True),
-    )  # fmt: skip
+    """Two 3x3 conv-BN-ReLU blocks (the heads' ``conv_stack`` with BatchNorm)."""
+    from cvzoo.models.heads.blocks import conv_stack
+
+    return conv_stack(in_ch, out_ch, 2, norm="batch")
 
 
 def _resnet_stem(out_ch: int) -> nn.Sequential:
@@ -106,6 +108,12 @@ def val_miou(model: nn.Module, images: Tensor, masks: Tensor) -> float:
     return float(metric.compute())
 
 
+def _stack(dataset: Dataset) -> tuple[Tensor, Tensor]:
+    """All uint8 images and long masks of a split as two tensors."""
+    images, masks = zip(*(dataset[i] for i in range(len(dataset))))
+    return torch.stack(images), torch.stack(masks)
+
+
 def train(name: str, data: tuple[Tensor, ...], n_images: int, batch: int, lr: float) -> None:
     """Train one model on ``n_images`` images and print val mIoU at each quarter."""
     torch.manual_seed(0)
@@ -138,12 +146,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from cvzoo.data.shapes import ShapesSpec, generate_shapes
+    from cvzoo.data.shapes import load
 
-    images, masks = generate_shapes(ShapesSpec())
-    perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
-    images, masks = images[perm], masks[perm].long()
-    data = (images[:1400], masks[:1400], images[1400:1700], masks[1400:1700])
+    cfg = OmegaConf.merge(DATASET, {"cache_dir": None})
+    splits = load(OmegaConf.to_container(cfg, resolve=True))
+    data = (*_stack(splits.train), *_stack(splits.val))
     for name in args.models:
         train(name, data, args.images, batch=16, lr=4e-3)
 
