@@ -110,10 +110,19 @@ def initial_design(
 
 
 def fit_completion(observed: np.ndarray, method: str = "auto", seed: int = 0, **features: Any):
-    """Fit the matrix-completion predictors on the trained cells (NaN = untrained)."""
-    from cvzoo.predictors.completion import complete
+    """Fit the predictors the search acts on from the trained cells (NaN = untrained).
 
-    return complete(observed, method=method, seed=seed, **features)
+    Matrix completion (``cvzoo.predictors.complete``); while too few cells are trained for its
+    cross-validation (and no meta-features are given) the two-way random-effects posterior.
+    """
+    from cvzoo.predictors.completion import complete
+    from cvzoo.predictors.random_effects import random_effects
+
+    completion = complete(observed, method=method, seed=seed, **features)
+    no_features = all(value is None for value in features.values())
+    if method == "auto" and no_features and not np.isfinite(completion.cv_rmse):
+        return random_effects(observed)
+    return completion
 
 
 def propose(
@@ -206,11 +215,12 @@ class GuidedSearch:
         """The covering design minus lines already covered by earlier records, capped by budget.
 
         Kept whole when it takes at most 2 * ``init_share`` of the budget, or (``full_design``)
-        whenever it fits in the budget; otherwise cut to ``init_share`` of the budget.
+        whenever it leaves at least one run to the model; otherwise cut to ``init_share`` of the
+        budget (a design that takes the whole budget would leave nothing guided).
         """
         trained = np.isfinite(self.observed)
         design = initial_design(*trained.shape, self.trainable, self.rng, trained)
-        if len(design) <= 2 * init_share * self.budget or (full_design and len(design) <= self.budget):
+        if len(design) <= 2 * init_share * self.budget or (full_design and len(design) < self.budget):
             return design
         return design[: max(1, int(np.ceil(init_share * self.budget)))]
 

@@ -1,0 +1,100 @@
+"""The guided search's belief while too few cells are trained to cross-validate a completion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cvzoo.predictors import random_effects as re
+from cvzoo.predictors.guided import GuidedSearch, fit_completion
+
+
+def sparse_grid() -> np.ndarray:
+    """A 4 x 5 grid with five trained cells; row 0 and column 1 hold two each."""
+    observed = np.full((4, 5), np.nan)
+    observed[0, 0], observed[0, 1], observed[2, 1], observed[1, 3], observed[3, 4] = 76, 78, 71, 75, 73
+    return observed
+
+
+def gaussian_process(observed: np.ndarray, row_w: float, col_w: float, noise_w: float):
+    """The same model the long way: explicit kernels, inverse and generalized least squares."""
+    rows, cols = np.nonzero(np.isfinite(observed))
+    y = observed[rows, cols]
+    kernel = row_w * (rows[:, None] == rows) + col_w * (cols[:, None] == cols) + noise_w * np.eye(y.size)
+    inv, ones = np.linalg.inv(kernel), np.ones(y.size)
+    mu = ones @ inv @ y / (ones @ inv @ ones)
+    scale2 = (y - mu) @ inv @ (y - mu) / (y.size - 1)
+    grid_r, grid_c = np.indices(observed.shape)
+    k = row_w * (rows[:, None, None] == grid_r) + col_w * (cols[:, None, None] == grid_c)
+    k = k.reshape(y.size, -1)
+    mean = mu + k.T @ inv @ (y - mu)
+    var = (1 - (k * (inv @ k)).sum(0) + (1 - ones @ inv @ k) ** 2 / (ones @ inv @ ones)) * scale2
+    return mean.reshape(observed.shape), var.reshape(observed.shape)
+
+
+def test_closed_form_matches_the_explicit_gaussian_process() -> None:
+    observed = sparse_grid()
+    rows, cols = np.nonzero(np.isfinite(observed))
+    y = observed[rows, cols]
+    mean, var, _ = re._posterior(rows, cols, y, observed.shape, 0.3, 0.6, 0.1)
+    want_mean, want_var = gaussian_process(observed, 0.3, 0.6, 0.1)
+    free = np.isnan(observed)
+    np.testing.assert_allclose(mean[free], want_mean[free])
+    np.testing.assert_allclose(var[free], want_var[free])
+
+
+def test_trained_cells_keep_their_values_and_have_no_doubt() -> None:
+    observed = sparse_grid()
+    posterior = re.random_effects(observed)
+    known = np.isfinite(observed)
+    assert np.array_equal(posterior.mean[known], observed[known]) and (posterior.std[known] == 0).all()
+    assert (posterior.std[~known] > 0).all() and posterior.method == re.METHOD
+
+
+def test_without_linked_cells_rows_and_columns_count_alike() -> None:
+    observed = np.full((4, 5), np.nan)
+    observed[0, 0], observed[1, 1], observed[2, 3] = 76.0, 78.0, 71.0
+    posterior = re.random_effects(observed)
+    assert posterior.mean[1, 4] == pytest.approx(posterior.mean[3, 1])  # best's row / best's column
+    assert posterior.mean[1, 4] > posterior.mean[3, 4] > posterior.mean[2, 0]
+
+
+def test_row_effects_are_learned_from_linked_cells() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.array([0.0, 3.0, 6.0])[:, None] + rng.normal(0, 0.1, (3, 6))  # rows matter, columns not
+    observed = np.full_like(truth, np.nan)
+    for r, c in [(0, 0), (1, 0), (2, 1), (0, 1), (1, 2), (2, 3), (0, 4)]:
+        observed[r, c] = truth[r, c]
+    posterior = re.random_effects(observed)
+    assert posterior.params["row_share"] >= 0.7
+    assert posterior.mean[2, 5] > posterior.mean[1, 5] > posterior.mean[0, 5]  # an unseen column
+
+
+def test_one_trained_cell_predicts_its_value_and_widest_doubt_far_from_it() -> None:
+    observed = np.full((3, 3), np.nan)
+    observed[0, 0] = 70.0
+    posterior = re.random_effects(observed)
+    assert np.allclose(posterior.mean, 70.0)
+    assert posterior.std[2, 2] > posterior.std[0, 2] > 0
+
+
+def test_search_uses_completion_once_it_can_be_cross_validated() -> None:
+    assert fit_completion(sparse_grid()).method == re.METHOD
+    rng = np.random.default_rng(1)
+    dense = rng.normal(size=(6, 1)) + rng.normal(size=(1, 6))
+    assert fit_completion(dense).method in ("bias", "als")
+    assert fit_completion(sparse_grid(), method="bias").method == "bias"  # an explicit choice wins
+
+
+def test_a_small_budget_search_spreads_its_first_picks() -> None:
+    full = np.add.outer(np.arange(7.0), np.arange(13.0))
+    search = GuidedSearch(list("abcdefg"), [str(j) for j in range(13)], 3, seed=0)
+    fitted, cells = [], []
+    while batch := search.ask():
+        fitted.append(None if search.completion is None else search.completion.method)
+        cells += batch
+        for cell in batch:
+            search.tell(cell, float(full[cell]))
+    assert fitted == [None, re.METHOD, re.METHOD]  # one design cell, then two model picks
+    (r0, c0), (r1, c1) = cells[:2]
+    assert r0 != r1 and c0 != c1  # after one cell the widest doubt is in lines it does not share
