@@ -18,6 +18,7 @@ DATA = Path(__file__).parent / "data" / "matrices"
 TWO_FACTOR = DATA / "sim_two_factor.csv"  # 16 x 8: biases + rank-1 interaction + noise 0.3
 PLANTED = DATA / "sim_planted_rank2.csv"  # 12 x 10: biases + strong rank-2 interaction
 PARTIAL = DATA / "sim_partial_rank2.csv"  # the same with 30% of the cells never measured
+MODEL_ZOO = Path(__file__).parents[1] / "benchmarks" / "matrices"  # OpenMMLab README numbers
 
 
 def test_guided_replay_finds_the_best_cell_of_a_planted_low_rank_matrix() -> None:
@@ -32,6 +33,14 @@ def test_guided_beats_random_and_gets_within_1pct_on_a_two_factor_matrix() -> No
     assert result.guided["p_within_1pct"][1] >= 0.9
     for ours, theirs in zip(result.guided["regret"], result.random["regret"]):
         assert ours < theirs
+
+
+@pytest.mark.parametrize("name", ["mmseg_cityscapes_512x1024_80k_miou", "mmdet_coco_1x_boxap"])
+def test_guided_beats_random_on_a_sparse_real_backbone_by_head_matrix(name: str) -> None:
+    full = read_table(MODEL_ZOO / f"{name}.csv").values  # 18 x 23 (78 cells), 37 x 24 (114 cells)
+    result = simulate(full, [0.2, 0.4], seeds=10)
+    for guided_regret, random_regret in zip(result.guided["regret"], result.random["regret"]):
+        assert guided_regret < random_regret
 
 
 def test_guided_replay_only_reveals_measured_cells() -> None:
@@ -75,6 +84,16 @@ def test_cli_table_names_both_strategies(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     assert "| budget | runs | guided regret |" in out and "random P(best)" in out
     assert out.strip().splitlines()[-1].startswith("| 0.1 | 12 |")
+
+
+def test_cli_excludes_columns_by_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = read_table(PLANTED).to_frame()
+    table["params_a"], table["flops_a"] = 1e6, 1e9  # side features, not cells
+    path = tmp_path / "with_side_features.csv"
+    table.to_csv(path)
+    args = ["--budget", "0.2", "--seeds", "1", "--json", "--exclude-cols", "params_*", "flops_*"]
+    assert main(["simulate", str(path), *args]) == 0
+    assert json.loads(capsys.readouterr().out)["random"]["regret"][0] < 100
 
 
 def test_cli_uses_excluded_columns_as_features_not_cells(

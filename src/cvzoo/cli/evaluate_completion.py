@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="COL",
-        help="columns that are not targets (e.g. params, flops)",
+        help="columns that are not targets (e.g. params, flops); names or globs ('params_*')",
     )
     parser.add_argument("--row-features", metavar="R.csv", help="side features per row label")
     parser.add_argument("--col-features", metavar="C.csv", help="side features per column label")

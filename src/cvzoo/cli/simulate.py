@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cvzoo.errors import ConfigError
-from cvzoo.predictors.matrix_io import drop_columns, read_table
+from cvzoo.predictors.matrix_io import drop_columns, match_columns, read_table
 from cvzoo.predictors.simulate import simulate
 
 
@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="COL",
-        help="side-feature columns (params, FLOPs) that are not cells of the grid",
+        help="side-feature columns (params, FLOPs) that are not cells of the grid; names or "
+        "globs (quote them: 'params_*')",
     )
     p.add_argument(
         "--features",
@@ -71,15 +72,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--init-share",
         type=float,
         default=0.25,
-        help="share of the budget the covering design is cut to when it does not fit (with "
+        help="share of the budget the covering design is cut to when it would take it all (with "
         "--no-full-design: whenever it takes more than 2 x this share) (default 0.25)",
     )
     p.add_argument(
         "--full-design",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="keep the whole covering design whenever it fits in the budget (default, as "
-        "hydra/sweeper=guided); --no-full-design cuts it by --init-share alone",
+        help="keep the whole covering design whenever it leaves at least one model-guided run "
+        "(default, as hydra/sweeper=guided); --no-full-design cuts it by --init-share alone",
     )
     p.add_argument(
         "--max-refits",
@@ -103,10 +104,10 @@ def run(args: argparse.Namespace) -> int:
     matrix = read_table(args.full)
     features = None
     if args.exclude_cols:
-        kept = drop_columns(matrix, args.exclude_cols, args.full)  # checks every name
+        names = match_columns(matrix, args.exclude_cols, args.full)  # checks every pattern
         if args.features:
-            features = matrix.values[:, [matrix.cols.index(c) for c in args.exclude_cols]]
-        matrix = kept
+            features = matrix.values[:, [matrix.cols.index(c) for c in names]]
+        matrix = drop_columns(matrix, names, args.full)
     refits = "auto" if args.max_refits is None else (args.max_refits or None)
     columns = (
         TextColumn("{task.description}"),

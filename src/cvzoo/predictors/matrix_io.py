@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,13 +133,21 @@ def read_features(path: str | Path, labels: list[str], what: str) -> np.ndarray:
     return table.values[[index[label] for label in labels]]
 
 
+def match_columns(matrix: LabeledMatrix, patterns: list[str], path: str | Path) -> list[str]:
+    """Columns named by ``patterns``: exact names or shell-style globs (``params_*``), each used."""
+    names: list[str] = []
+    for pattern in patterns:
+        hits = [c for c in matrix.cols if fnmatch.fnmatchcase(c, pattern)]
+        if not hits:
+            hint = suggestion(pattern, matrix.cols)
+            raise DataError(f"{path}: no column {pattern!r} to exclude{'; ' + hint if hint else ''}")
+        names += [c for c in hits if c not in names]
+    return names
+
+
 def drop_columns(matrix: LabeledMatrix, names: list[str], path: str | Path) -> LabeledMatrix:
-    """Return the matrix without the named columns (each must exist)."""
-    for name in names:
-        if name not in matrix.cols:
-            hint = suggestion(name, matrix.cols)
-            raise DataError(f"{path}: no column {name!r} to exclude{'; ' + hint if hint else ''}")
-    drop = set(names)
+    """Return the matrix without the named columns (names or globs; each must match)."""
+    drop = set(match_columns(matrix, names, path))
     keep = [j for j, c in enumerate(matrix.cols) if c not in drop]
     return LabeledMatrix(
         matrix.values[:, keep], matrix.rows, [matrix.cols[j] for j in keep], matrix.index_name
