@@ -86,6 +86,14 @@ def test_search_uses_completion_once_it_can_be_cross_validated() -> None:
     assert fit_completion(sparse_grid(), method="bias").method == "bias"  # an explicit choice wins
 
 
+def test_meta_features_fill_rows_without_records_else_the_prior_serves() -> None:
+    observed = sparse_grid()
+    features = np.arange(8.0).reshape(4, 2)
+    assert fit_completion(observed, row_features=features).method == re.METHOD  # all rows seen
+    observed[2, :] = np.nan  # row 2 has no record now: boosting predicts it from its features
+    assert fit_completion(observed, row_features=features).method != re.METHOD
+
+
 def test_a_small_budget_search_spreads_its_first_picks() -> None:
     full = np.add.outer(np.arange(7.0), np.arange(13.0))
     search = GuidedSearch(list("abcdefg"), [str(j) for j in range(13)], 3, seed=0)

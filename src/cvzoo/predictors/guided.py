@@ -113,14 +113,15 @@ def fit_completion(observed: np.ndarray, method: str = "auto", seed: int = 0, **
     """Fit the predictors the search acts on from the trained cells (NaN = untrained).
 
     Matrix completion (``cvzoo.predictors.complete``); while too few cells are trained for its
-    cross-validation (and no meta-features are given) the two-way random-effects posterior.
+    cross-validation (and boosting did not fill rows/columns without a record from meta-features),
+    method ``auto`` uses the two-way random-effects posterior instead.
     """
     from cvzoo.predictors.completion import complete
     from cvzoo.predictors.random_effects import random_effects
 
     completion = complete(observed, method=method, seed=seed, **features)
-    no_features = all(value is None for value in features.values())
-    if method == "auto" and no_features and not np.isfinite(completion.cv_rmse):
+    cold_start = completion.params.get("cold_start") == "boost"
+    if method == "auto" and not cold_start and not np.isfinite(completion.cv_rmse):
         return random_effects(observed)
     return completion
 
