@@ -31,7 +31,15 @@ def _indicators(index: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _posterior(rows, cols, z, shape, row_w: float, col_w: float, noise_w: float):
+def _posterior(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    z: np.ndarray,
+    shape: tuple[int, int],
+    row_w: float,
+    col_w: float,
+    noise_w: float,
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Mean, variance (standardized units) and log restricted likelihood for one set of shares."""
     n = z.size
     rind, cind = _indicators(rows, shape[0]), _indicators(cols, shape[1])
