@@ -86,6 +86,13 @@ def test_search_uses_completion_once_it_can_be_cross_validated() -> None:
     assert fit_completion(sparse_grid(), method="bias").method == "bias"  # an explicit choice wins
 
 
+def test_grids_with_more_trained_cells_than_the_exact_solve_takes_keep_the_completion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(re, "MAX_CELLS", 4)
+    assert fit_completion(sparse_grid()).method in ("bias", "als")  # 5 cells > 4
+
+
 def test_meta_features_fill_rows_without_records_else_the_prior_serves() -> None:
     observed = sparse_grid()
     features = np.arange(8.0).reshape(4, 2)

@@ -116,13 +116,14 @@ def fit_completion(observed: np.ndarray, method: str = "auto", seed: int = 0, **
     cross-validation (and boosting did not fill rows/columns without a record from meta-features),
     method ``auto`` uses the two-way random-effects posterior instead.
     """
+    from cvzoo.predictors import random_effects as prior
     from cvzoo.predictors.completion import complete
-    from cvzoo.predictors.random_effects import random_effects
 
     completion = complete(observed, method=method, seed=seed, **features)
     cold_start = completion.params.get("cold_start") == "boost"
-    if method == "auto" and not cold_start and not np.isfinite(completion.cv_rmse):
-        return random_effects(observed)
+    small = np.isfinite(observed).sum() <= prior.MAX_CELLS
+    if method == "auto" and small and not cold_start and not np.isfinite(completion.cv_rmse):
+        return prior.random_effects(observed)
     return completion
 
 

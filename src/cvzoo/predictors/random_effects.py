@@ -22,12 +22,24 @@ NOISE_SHARES = (0.05, 0.2)
 ROW_SHARES = (0.1, 0.3, 0.5, 0.7, 0.9)
 # Spread assumed while the trained cells have none (one cell): 1% of |value| (or 1).
 SINGLE_CELL_SCALE = 0.01
+# Trained cells above which the exact solve (n x n per share) is too slow: the search then keeps
+# the completion's predictions.
+MAX_CELLS = 1_000
 
 
-def _indicators(index: np.ndarray, size: int) -> np.ndarray:
-    """One-hot (n, size) matrix of the trained cells' rows or columns."""
-    out = np.zeros((index.size, size))
-    out[np.arange(index.size), index] = 1.0
+def _indicators(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot (n, k) matrix of the trained cells' rows (or columns) over the k lines that hold
+    a trained cell, and those lines' indices."""
+    lines, position = np.unique(index, return_inverse=True)
+    out = np.zeros((index.size, lines.size))
+    out[np.arange(index.size), position] = 1.0
+    return out, lines
+
+
+def _per_line(values: np.ndarray, lines: np.ndarray, size: int) -> np.ndarray:
+    """Spread per-line values over all ``size`` lines (0 for lines without a trained cell)."""
+    out = np.zeros(size)
+    out[lines] = values
     return out
 
 
@@ -42,7 +54,7 @@ def _posterior(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Mean, variance (standardized units) and log restricted likelihood for one set of shares."""
     n = z.size
-    rind, cind = _indicators(rows, shape[0]), _indicators(cols, shape[1])
+    (rind, row_lines), (cind, col_lines) = _indicators(rows), _indicators(cols)
     kernel = row_w * rind @ rind.T + col_w * cind @ cind.T + noise_w * np.eye(n)
     factor = cho_factor(kernel)
     k_one = cho_solve(factor, np.ones(n))
@@ -55,13 +67,18 @@ def _posterior(
     else:
         scale2, loglik = 1.0, 0.0
     k_rows, k_cols = cho_solve(factor, rind), cho_solve(factor, cind)  # K^-1 R, K^-1 C
-    mean = mu + row_w * (rind.T @ alpha)[:, None] + col_w * (cind.T @ alpha)[None, :]
-    explained = (
-        row_w**2 * np.einsum("nr,nr->r", rind, k_rows)[:, None]
-        + col_w**2 * np.einsum("nc,nc->c", cind, k_cols)[None, :]
-        + 2 * row_w * col_w * (rind.T @ k_cols)
+
+    def spread(row_values: np.ndarray, col_values: np.ndarray) -> np.ndarray:
+        """row term[:, None] + col term[None, :] over the whole grid."""
+        row_part = _per_line(row_values, row_lines, shape[0])
+        return row_part[:, None] + _per_line(col_values, col_lines, shape[1])[None, :]
+
+    mean = mu + spread(row_w * (rind.T @ alpha), col_w * (cind.T @ alpha))
+    explained = spread(
+        row_w**2 * np.einsum("nr,nr->r", rind, k_rows), col_w**2 * np.einsum("nc,nc->c", cind, k_cols)
     )
-    shared = row_w * (rind.T @ k_one)[:, None] + col_w * (cind.T @ k_one)[None, :]
+    explained[np.ix_(row_lines, col_lines)] += 2 * row_w * col_w * (rind.T @ k_cols)
+    shared = spread(row_w * (rind.T @ k_one), col_w * (cind.T @ k_one))
     var = scale2 * (row_w + col_w + noise_w - explained + (1 - shared) ** 2 / total)
     return mean, np.maximum(var, 1e-12 * scale2), loglik
 
