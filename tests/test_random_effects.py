@@ -36,7 +36,8 @@ def test_closed_form_matches_the_explicit_gaussian_process() -> None:
     observed = sparse_grid()
     rows, cols = np.nonzero(np.isfinite(observed))
     y = observed[rows, cols]
-    mean, var, _ = re._posterior(rows, cols, y, observed.shape, 0.3, 0.6, 0.1)
+    by_row, by_col = re._indicators(rows), re._indicators(cols)
+    mean, var, _ = re._posterior(by_row, by_col, y, observed.shape, 0.3, 0.6, 0.1)
     want_mean, want_var = gaussian_process(observed, 0.3, 0.6, 0.1)
     free = np.isnan(observed)
     np.testing.assert_allclose(mean[free], want_mean[free])

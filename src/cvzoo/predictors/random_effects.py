@@ -15,6 +15,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from cvzoo.predictors.acquisition import RANDOM_EFFECTS as METHOD
+from cvzoo.predictors.bias import Cells
 from cvzoo.predictors.completion import Completion
 
 # Candidate variance shares: noise, and the row part of what is left (the rest is the column's).
@@ -43,9 +44,12 @@ def _per_line(values: np.ndarray, lines: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+Lines = tuple[np.ndarray, np.ndarray]  # one-hot matrix and line indices, see _indicators
+
+
 def _posterior(
-    rows: np.ndarray,
-    cols: np.ndarray,
+    by_row: Lines,
+    by_col: Lines,
     z: np.ndarray,
     shape: tuple[int, int],
     row_w: float,
@@ -54,7 +58,7 @@ def _posterior(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Mean, variance (standardized units) and log restricted likelihood for one set of shares."""
     n = z.size
-    (rind, row_lines), (cind, col_lines) = _indicators(rows), _indicators(cols)
+    (rind, row_lines), (cind, col_lines) = by_row, by_col
     kernel = row_w * rind @ rind.T + col_w * cind @ cind.T + noise_w * np.eye(n)
     factor = cho_factor(kernel)
     k_one = cho_solve(factor, np.ones(n))
@@ -89,15 +93,15 @@ def random_effects(observed: np.ndarray) -> Completion:
     known = np.isfinite(observed)
     if not known.any():
         raise ValueError("random_effects needs at least one trained cell")
-    rows, cols = np.nonzero(known)
-    values = observed[rows, cols]
-    loc, spread = float(values.mean()), float(values.std())
+    cells = Cells.from_matrix(observed)
+    loc, spread = float(cells.values.mean()), float(cells.values.std())
     scale = spread if spread > 0 else (SINGLE_CELL_SCALE * abs(loc) or 1.0)
-    z = (values - loc) / scale
+    z = (cells.values - loc) / scale
+    by_row, by_col = _indicators(cells.rows), _indicators(cells.cols)
+    grid = [(noise, share) for noise in NOISE_SHARES for share in ROW_SHARES]
     fits = [
-        _posterior(rows, cols, z, observed.shape, (1 - noise) * share, (1 - noise) * (1 - share), noise)
-        for noise in NOISE_SHARES
-        for share in ROW_SHARES
+        _posterior(by_row, by_col, z, cells.shape, (1 - noise) * share, (1 - noise) * (1 - share), noise)
+        for noise, share in grid
     ]
     loglik = np.array([f[2] for f in fits])
     weight = np.exp(loglik - loglik.max())
@@ -108,6 +112,5 @@ def random_effects(observed: np.ndarray) -> Completion:
     mean = np.where(known, observed, mean * scale + loc)
     std[known] = 0.0
     best = int(np.argmax(weight))
-    shares = [(noise, share) for noise in NOISE_SHARES for share in ROW_SHARES][best]
-    params = {"noise_share": shares[0], "row_share": shares[1], "weight": float(weight[best])}
+    params = {"noise_share": grid[best][0], "row_share": grid[best][1], "weight": float(weight[best])}
     return Completion(mean, std, METHOD, float("nan"), params=params)
