@@ -2,7 +2,8 @@
 
 Schema (version 1) -- documented in the README, keep both in sync:
 
-- ``schema_version`` (int), ``status`` (``ok`` | ``failed`` | ``diverged`` | ``running``),
+- ``schema_version`` (int), ``status`` (``ok`` | ``failed`` | ``diverged`` | ``interrupted`` |
+  ``running``),
   ``error`` (str | null), ``run_dir``, ``started_at`` / ``finished_at`` (ISO 8601),
 - ``config`` (the resolved Hydra config), ``config_hash`` (hash of ``config`` minus paths),
 - ``task``, ``backbone``, ``head``, ``dataset``, ``fraction``, ``seed``, ``epochs``,
@@ -17,7 +18,9 @@ Schema (version 1) -- documented in the README, keep both in sync:
 - ``class_names``, ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``,
   ``train_images``,
 - ``device``, ``versions`` (python, torch, timm, lightning, ...), ``checkpoint`` / ``last_checkpoint``,
-- ``pretrained_requested`` (``auto`` | ``true`` | ``false``) and ``pretrained_loaded`` (bool).
+- ``pretrained_requested`` (``auto`` | ``true`` | ``false``) and ``pretrained_loaded`` (bool),
+- ``resumed_from`` (the checkpoint a continued run started from, else null) and ``oom_retry``
+  (``{batch_size, lr, from_batch_size, from_lr}`` when the run was retried after out of memory).
 """
 
 from __future__ import annotations
@@ -31,12 +34,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cvzoo.faults import write_with_faults
+
 SCHEMA_VERSION = 1
 RECORD_NAME = "result.json"
 # Config keys that say where things go or how they are shown, not what is computed: excluded from
 # the config hash (dotted keys reach into groups).
-_PATH_KEYS = ("paths", "hydra", "logger", "callbacks", "ckpt_path", "resume")
-_VIEW_KEYS = (("trainer", "enable_progress_bar"), ("trainer", "devices"), ("dataset", "num_workers"))
+_PATH_KEYS = ("paths", "hydra", "logger", "callbacks", "ckpt_path", "resume", "resume_from")
+_VIEW_KEYS = (
+    ("trainer", "enable_progress_bar"),
+    ("trainer", "devices"),
+    ("trainer", "oom_retry"),
+    ("dataset", "num_workers"),
+)
 
 
 def _jsonable(value: Any) -> Any:
@@ -57,8 +67,8 @@ def write_record(run_dir: str | os.PathLike, record: Mapping[str, Any]) -> Path:
     body = {"schema_version": SCHEMA_VERSION, **record}
     text = json.dumps(_jsonable(body), indent=2, sort_keys=False, default=str)
     fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".json", dir=run_dir)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")
+    with os.fdopen(fd, "wb") as handle:
+        write_with_faults(handle, (text + "\n").encode(), "record_write")
         handle.flush()
         os.fsync(handle.fileno())
     target = run_dir / RECORD_NAME

@@ -32,12 +32,14 @@ _NOT_HPARAMS = (
     "callbacks",
     "ckpt_path",
     "resume",
+    "resume_from",
     "task_name",
     "test",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",
     "trainer.devices",
+    "trainer.oom_retry",
     "dataset.num_workers",
 )
 _PATH_LIKE = re.compile(r"(^|_)(dir|root|path|dirpath)$")

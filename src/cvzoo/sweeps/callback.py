@@ -15,7 +15,8 @@ from cvzoo.errors import CvzooError
 from cvzoo.results.pivot import default_metric, pivot_records, to_markdown, write_matrix
 from cvzoo.results.store import find_records
 from cvzoo.sweeps.axes import matrix_axes, swept_keys
-from cvzoo.sweeps.resume import linked_run_dirs
+from cvzoo.sweeps.lock import SweepLock, SweepLocked
+from cvzoo.sweeps.resume import linked_run_dirs, resume_counts
 
 log = logging.getLogger(__name__)
 GUIDED_SUMMARY = "guided.json"
@@ -29,8 +30,9 @@ def sweep_records(sweep_dir: Path) -> list[dict[str, Any]]:
 
 def summarize_sweep(
     sweep_dir: Path, overrides: list[str], sweeper_params: dict[str, Any] | None = None
-) -> tuple[int, int]:
-    """Write the matrix (and report) for the swept axes; return (ok, not ok) job counts."""
+) -> tuple[int, int, dict[str, int]]:
+    """Write the matrix (and report) for the swept axes; return (ok, not ok) job counts and
+    how many cells were reused, continued and trained."""
     records = sweep_records(sweep_dir)
     ok = sum(r.get("status") == "ok" for r in records)
     axes = matrix_axes(swept_keys(overrides, sweeper_params))
@@ -52,7 +54,7 @@ def summarize_sweep(
             write_report(records, sweep_dir)
         except CvzooError as err:
             log.warning("no report for this sweep: %s", err)
-    return ok, len(records) - ok
+    return ok, len(records) - ok, resume_counts(sweep_dir, records)
 
 
 class SweepSummary(Callback):
@@ -60,18 +62,28 @@ class SweepSummary(Callback):
 
     def __init__(self, exit_with_failures: bool = True) -> None:
         self.exit_with_failures = exit_with_failures
+        self.lock: SweepLock | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Let ``${hydra:runtime.cwd}`` (the default ``paths.root_dir``) resolve in the sweep dir."""
+        """Lock the sweep dir (a second sweep into it is refused) and let paths resolve there."""
         # Hydra sets HydraConfig only per job, but its sweeper resolves hydra.sweep.dir before any.
         HydraConfig.instance().set_config(config)
+        self.lock = SweepLock(str(config.hydra.sweep.dir))
+        try:
+            self.lock.acquire()
+        except SweepLocked as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(1)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Summarize the sweep directory once every job has finished."""
         sweep_dir = Path(str(config.hydra.sweep.dir))
         params = config.hydra.sweeper.get("params")
         params = OmegaConf.to_container(params, resolve=True) if params else None
-        ok, failed = summarize_sweep(sweep_dir, list(config.hydra.overrides.task), params)
-        print(f"sweep finished: {ok} ok, {failed} failed or diverged | {sweep_dir}")
+        ok, failed, counts = summarize_sweep(sweep_dir, list(config.hydra.overrides.task), params)
+        if self.lock is not None:
+            self.lock.release()
+        cells = ", ".join(f"{n} {what}" for what, n in counts.items())
+        print(f"sweep finished: {ok} ok, {failed} not ok | cells: {cells} | {sweep_dir}")
         if failed and self.exit_with_failures:
             sys.exit(min(failed, 125))

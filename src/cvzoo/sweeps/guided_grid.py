@@ -138,14 +138,18 @@ def record_value(record: Mapping[str, Any]) -> float | None:
 
 
 def earlier_results(
-    log_dir: str | os.PathLike, hashes: Mapping[str, Cell], shape: tuple[int, int]
+    dirs: Sequence[str | os.PathLike], hashes: Mapping[str, Cell], shape: tuple[int, int]
 ) -> tuple[np.ndarray, dict[Cell, dict]]:
-    """Values and records of cells already trained ok with the identical config (newest first)."""
+    """Values and records of cells already trained ok with the identical config (newest first).
+
+    ``dirs`` come from ``cvzoo.sweeps.resume.record_dirs``, the search ``+resume=true`` uses.
+    """
     observed = np.full(shape, np.nan)
     found: dict[Cell, dict] = {}
-    if not Path(log_dir).is_dir():
+    dirs = [d for d in dirs if Path(d).is_dir()]
+    if not dirs:
         return observed, found
-    for record in find_records([log_dir], on_warning=log.warning):  # newest first
+    for record in find_records(dirs, on_warning=log.warning):  # newest first
         cell = hashes.get(str(record.get("config_hash")))
         value = record_value(record)
         if cell is None or value is None or cell in found:

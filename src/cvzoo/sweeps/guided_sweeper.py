@@ -35,6 +35,7 @@ from cvzoo.sweeps.guided_grid import (
     size_features,
 )
 from cvzoo.sweeps.guided_report import GuidedMatrix, write_outputs
+from cvzoo.sweeps.resume import record_dirs
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,12 @@ class GuidedSweeper(Sweeper):
         hashes = job_config_hashes(grid, self._load)
         observed, earlier = np.full(grid.shape, np.nan), {}
         if self.use_earlier:
-            observed, earlier = earlier_results(str(self.config.paths.log_dir), hashes, grid.shape)
+            dirs = record_dirs(
+                str(self.config.hydra.sweep.dir),
+                str(self.config.paths.log_dir),
+                self.config.get("resume_from"),
+            )
+            observed, earlier = earlier_results(dirs, hashes, grid.shape)
         if earlier:
             log.info("guided sweep: %d cell(s) already trained in earlier sweeps", len(earlier))
         batch = self.batch_size or launcher_parallelism(self.config.hydra.get("launcher"))

@@ -6,11 +6,19 @@ import logging
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cvzoo.results import config_hash
 from cvzoo.sweeps.devices import claim_gpu, split_threads
-from cvzoo.sweeps.resume import find_previous, link_reused, resumable_checkpoint
+from cvzoo.sweeps.resume import (
+    find_previous,
+    link_reused,
+    record_dirs,
+    resumable_checkpoint,
+    resume_requested,
+    unlink_reused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +49,36 @@ def configure_parallel_job(cfg: DictConfig) -> None:
         log.info("parallel job on cuda:%d", gpu)
 
 
+def own_dir(cfg: DictConfig) -> str:
+    """The sweep directory of a multirun job, else the run's own directory."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return str(cfg.paths.output_dir)
+    return str(hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN else hydra_cfg.runtime.output_dir)
+
+
 def reuse_or_resume(cfg: DictConfig) -> dict[str, Any] | None:
-    """With ``+resume=true``: the ok record of an identical config (skip), else resume its last.ckpt."""
-    if not cfg.get("resume", False):
+    """With resume on: the ok record of an identical config (skip), else continue from its checkpoint.
+
+    Searched: the sweep (or run) directory, ``paths.log_dir`` and ``resume_from``.
+    """
+    if not resume_requested(cfg):
         return None
     digest = config_hash(OmegaConf.to_container(cfg, resolve=True))
-    done, unfinished = find_previous(str(cfg.paths.log_dir), digest)
+    dirs = record_dirs(own_dir(cfg), str(cfg.paths.log_dir), cfg.get("resume_from"))
+    done, unfinished = find_previous(dirs, digest)
     if done is not None:
-        link_reused(str(cfg.paths.output_dir), done)
+        link_reused(str(cfg.paths.output_dir), done)  # also when it is this job's own directory
         return done
-    checkpoint = resumable_checkpoint(unfinished)
+    unlink_reused(str(cfg.paths.output_dir))
+    checkpoint, notes = resumable_checkpoint(unfinished)
+    for note in notes:
+        log.warning("resume: %s", note)
     if checkpoint and not cfg.get("ckpt_path"):
         with open_dict(cfg):
             cfg.ckpt_path = checkpoint
-        log.info("resuming half-done run from %s", checkpoint)
+        log.info("resume: continuing the half-done run from %s", checkpoint)
+    elif unfinished and not checkpoint:
+        log.warning("resume: no whole checkpoint left by %s; this cell starts over", unfinished[0]["run_dir"])
     return None

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from cvzoo.errors import ConfigError, CvzooError, suggestion
 from cvzoo.models.backbones import available_models
 from cvzoo.sweeps.axes import override_options, parse_overrides
 from cvzoo.sweeps.job import configure_parallel_job, reuse_or_resume
+from cvzoo.training.guards import RunInterrupted, stop_after_signal
 from cvzoo.training.run import monitored_value, run_training, summary_line
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,11 @@ def train_task(cfg: DictConfig) -> float:
     configure_parallel_job(cfg)
     try:
         record = run_training(cfg)
+    except (RunInterrupted, SIGTERMException) as err:
+        record = getattr(err, "record", None)
+        log.error("job interrupted: %s", summary_line(record) if record else err)
+        print(f"interrupted: {err}", file=sys.stderr)
+        stop_after_signal(err)
     except Exception as err:
         if _debug():
             raise

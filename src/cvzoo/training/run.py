@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.errors import CvzooError, DivergedError
@@ -23,7 +24,9 @@ from cvzoo.training.distributed import (
     run_ranks,
 )
 from cvzoo.training.environment import count_flops, device_name, library_versions
+from cvzoo.training.guards import RunInterrupted
 from cvzoo.training.meta import dataset_meta
+from cvzoo.training.oom import free_memory, half_batch_config, is_out_of_memory, oom_message
 from cvzoo.training.setup import Prepared, build_trainer, prepare
 from cvzoo.training.stats import RunStats
 
@@ -147,26 +150,63 @@ def monitored_value(record: dict[str, Any]) -> float:
     return float(value) if value is not None else float("nan")
 
 
+def _train(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None:
+    """Fit and test in this process or on DDP ranks."""
+    world = ddp_world_size(cfg.trainer)
+    if world > 1:
+        run_ranks(cfg, run_dir, record, world)
+    else:
+        fit_and_test(one_process_config(cfg), run_dir, record)
+
+
+def _train_or_retry(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None:
+    """Train; on out of memory with ``trainer.oom_retry`` train once more at half the batch size."""
+    try:
+        _train(cfg, run_dir, record)
+    except Exception as err:
+        if not (is_out_of_memory(err) and cfg.trainer.get("oom_retry", False)):
+            raise
+        retry, note = half_batch_config(cfg)
+        log.warning(
+            "%s; retrying at batch size %d, lr %g", oom_message(cfg, False), note["batch_size"], note["lr"]
+        )
+        free_memory()
+        record["oom_retry"] = note
+        try:
+            _train(retry, run_dir, record)
+        except Exception as again:
+            again.oom_config = retry  # type: ignore[attr-defined] - the batch size of the failed retry
+            raise
+
+
+def failure(cfg: DictConfig, err: BaseException) -> tuple[str, str]:
+    """The record's status and one-line error for an exception that ended a run."""
+    if isinstance(err, RunInterrupted | SIGTERMException):
+        return "interrupted", str(err) or "interrupted by SIGTERM; continue with +resume=true"
+    if is_out_of_memory(err):
+        retried = getattr(err, "oom_config", None)
+        return "failed", oom_message(retried if retried is not None else cfg, retried is not None)
+    status = "diverged" if isinstance(err, DivergedError) else "failed"
+    return status, str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
+
+
 def run_training(cfg: DictConfig) -> dict[str, Any]:
     """Train and test one config; write its record and return it.
 
-    Raises the run's error after the record is written (status ``failed`` or ``diverged``).
+    Raises the run's error after the record is written (status ``failed``, ``diverged`` or
+    ``interrupted``). A run started from ``ckpt_path`` says so in ``resumed_from``.
     """
     run_dir = Path(str(cfg.paths.output_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     record = describe(cfg, run_dir)
+    record["resumed_from"] = cfg.get("ckpt_path")
     write_record(run_dir, record)
     try:
-        world = ddp_world_size(cfg.trainer)
-        if world > 1:
-            run_ranks(cfg, run_dir, record, world)
-        else:
-            fit_and_test(one_process_config(cfg), run_dir, record)
+        _train_or_retry(cfg, run_dir, record)
         record["status"] = "ok"
     except BaseException as err:
-        record["status"] = "diverged" if isinstance(err, DivergedError) else "failed"
-        record["error"] = str(err) if isinstance(err, CvzooError) else f"{type(err).__name__}: {err}"
+        record["status"], record["error"] = failure(cfg, err)
         (run_dir / "error.log").write_text(getattr(err, "rank_traceback", None) or traceback.format_exc())
         err.record = record  # type: ignore[attr-defined] - lets callers print the summary
         raise

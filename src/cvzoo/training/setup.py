@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +15,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.data import DatasetSplits, build_splits
 from cvzoo.data.datamodule import CvzooDataModule
+from cvzoo.faults import FAULT_ENV
 from cvzoo.models.backbones import check_model_name, normalize_pretrained
 from cvzoo.models.heads import check_head_task
 from cvzoo.module import CvzooModule
+from cvzoo.training.checkpoints import AtomicCheckpointIO
+from cvzoo.training.guards import FaultInjector, Preemption
 from cvzoo.training.stats import RunStats
 
 # Keys of the trainer group that cvzoo handles itself instead of passing to lightning.Trainer.
-CVZOO_TRAINER_KEYS = ("channels_last", "compile")
+CVZOO_TRAINER_KEYS = ("channels_last", "compile", "oom_retry")
 
 
 @dataclass
@@ -55,13 +59,20 @@ def build_trainer(cfg: DictConfig, stats: RunStats, run_dir: Path) -> L.Trainer:
         for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items()
         if k not in CVZOO_TRAINER_KEYS
     }
-    callbacks = [*_instantiate_group(cfg.get("callbacks")), stats]
+    faults = [FaultInjector()] if os.environ.get(FAULT_ENV) else []  # test hooks, before Preemption
+    callbacks = [*faults, *_instantiate_group(cfg.get("callbacks")), stats, Preemption(run_dir)]
     if not options.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = _instantiate_group(cfg.get("logger"))
     if not loggers:  # the lr is in the record's history; LearningRateMonitor needs a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    return L.Trainer(**options, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
+    return L.Trainer(
+        **options,
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(run_dir),
+        plugins=[AtomicCheckpointIO()],
+    )
 
 
 def prepare(cfg: DictConfig, run_dir: Path) -> Prepared:

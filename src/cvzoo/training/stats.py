@@ -81,6 +81,14 @@ class RunStats(L.Callback):
             total = trainer.strategy.reduce(total.to(trainer.strategy.root_device), reduce_op="sum").cpu()
         return float(total[0] / total[1]) if total[1] > 0 else None
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the history so far (a continued run shows each epoch once)."""
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the history of the epochs the checkpoint already holds."""
+        self.history = list(state_dict.get("history", []))
+
     @property
     def images_per_second(self) -> float | None:
         """Training throughput over all timed steps."""
