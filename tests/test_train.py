@@ -73,7 +73,8 @@ def test_resume_from_last_checkpoint(compose_cfg, tmp_path):
     cfg.paths.output_dir = str(tmp_path / "resumed")
     resumed = run_training(cfg)
     assert resumed["status"] == "ok"
-    assert [h["epoch"] for h in resumed["history"]] == [1]  # epoch 0 came from the checkpoint
+    assert [h["epoch"] for h in resumed["history"]] == [0, 1]  # epoch 0 once, from the checkpoint
+    assert resumed["resumed_from"] == first["last_checkpoint"]
     assert resumed["epochs"] == 2
 
 

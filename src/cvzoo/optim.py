@@ -75,6 +75,19 @@ def _warmup_cosine(total_steps: int, warmup_steps: int, min_lr_ratio: float):
     return factor
 
 
+class HorizonOneCycleLR(OneCycleLR):
+    """OneCycleLR whose horizon (total steps) comes from the run, not from a loaded checkpoint.
+
+    A run continued to a larger ``trainer.max_epochs`` keeps the restored step count and follows
+    the schedule of its new length (a plain OneCycleLR would restore the old total and stop).
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the step count and learning rates; keep this run's total steps and phases."""
+        mine = {key: getattr(self, key) for key in ("total_steps", "_schedule_phases")}
+        super().load_state_dict({**state_dict, **mine})
+
+
 def _make(
     name: str, cfg: Mapping[str, Any], opt: torch.optim.Optimizer, total: int
 ) -> LRScheduler | ReduceLROnPlateau:
@@ -84,7 +97,7 @@ def _make(
         return LambdaLR(opt, _warmup_cosine(total, warmup, float(cfg.get("min_lr_ratio", 0.01))))
     if name == "onecycle":
         max_lr = [g["lr"] for g in opt.param_groups]
-        return OneCycleLR(
+        return HorizonOneCycleLR(
             opt, max_lr=max_lr, total_steps=max(total, 1), pct_start=float(cfg.get("pct_start", 0.3))
         )
     if name == "step":

@@ -84,6 +84,6 @@ class SweepSummary(Callback):
         if self.lock is not None:
             self.lock.release()
         cells = ", ".join(f"{n} {what}" for what, n in counts.items())
-        print(f"sweep finished: {ok} ok, {failed} not ok | cells: {cells} | {sweep_dir}")
+        print(f"sweep finished: {ok} ok, {failed} failed | cells: {cells} | {sweep_dir}")
         if failed and self.exit_with_failures:
             sys.exit(min(failed, 125))
