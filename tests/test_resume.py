@@ -19,7 +19,7 @@ from cvzoo.results.store import find_records
 from cvzoo.sweeps.guided_grid import earlier_results
 from cvzoo.sweeps.lock import SweepLock, SweepLocked
 from cvzoo.sweeps.resume import find_previous, link_reused, record_dirs, resume_counts
-from cvzoo.training.checkpoints import checkpoint_problem, usable_checkpoint
+from cvzoo.training.checkpoints import AtomicCheckpointIO, checkpoint_problem, usable_checkpoint
 from cvzoo.training.continuation import NothingToContinue, continue_run
 from cvzoo.training.oom import half_batch_config, is_out_of_memory, oom_message
 from cvzoo.training.run import run_training
@@ -107,6 +107,9 @@ def test_checkpoint_write_killed_halfway_leaves_the_previous_checkpoint_whole(tm
     assert result.returncode == -9
     assert checkpoint_problem(target) is None
     assert torch.load(target, weights_only=False)["step"] == 1
+    (stale,) = target.parent.glob(".last.ckpt.*.tmp")  # the half-written temp file
+    AtomicCheckpointIO().save_checkpoint({"step": 3}, target)
+    assert not stale.exists() and torch.load(target, weights_only=False)["step"] == 3
 
 
 def test_a_second_sweep_into_a_locked_dir_is_refused(tmp_path):

@@ -28,6 +28,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         """Save ``checkpoint`` to ``path`` atomically (same directory, temp name, rename)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a killed earlier write
+            stale.unlink(missing_ok=True)
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

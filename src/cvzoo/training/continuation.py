@@ -7,8 +7,8 @@ and the record's per-epoch history, so no epoch is trained or listed twice.
 
 The learning-rate schedule is a function of ``trainer.max_epochs``: the step-wise schedules
 (``cosine``, ``onecycle``) are rebuilt for the new total number of steps and continue from the
-restored step count, so a run continued from 2 to 4 epochs follows the 4-epoch schedule from
-step 2 epochs' worth on (its first 2 epochs followed the 2-epoch one).
+restored step count: a run continued from 2 to 4 epochs takes the learning rates of the 4-epoch
+schedule from its third epoch on (its first 2 epochs followed the 2-epoch one).
 """
 
 from __future__ import annotations

@@ -86,9 +86,12 @@ def train_task(cfg: DictConfig) -> float:
         record = run_training(cfg)
     except (RunInterrupted, SIGTERMException) as err:
         record = getattr(err, "record", None)
-        log.error("job interrupted: %s", summary_line(record) if record else err)
-        print(f"interrupted: {err}", file=sys.stderr)
-        stop_after_signal(err)
+        line = summary_line(record) if record else str(err)
+        if _is_multirun():
+            log.error("job interrupted: %s", line)
+        else:
+            print(f"interrupted: {line}", file=sys.stderr)
+        stop_after_signal(err)  # exit 128 + signal (after submitit's requeue handler, if any)
     except Exception as err:
         if _debug():
             raise

@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.data import DatasetSplits, build_splits
@@ -66,12 +67,15 @@ def build_trainer(cfg: DictConfig, stats: RunStats, run_dir: Path) -> L.Trainer:
     loggers = _instantiate_group(cfg.get("logger"))
     if not loggers:  # the lr is in the record's history; LearningRateMonitor needs a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    plugins: list[Any] = [AtomicCheckpointIO()]
+    if SLURMEnvironment.detect():  # Preemption saves and stops; submitit or SLURM requeue, not Lightning
+        plugins.append(SLURMEnvironment(auto_requeue=False))
     return L.Trainer(
         **options,
         callbacks=callbacks,
         logger=loggers or False,
         default_root_dir=str(run_dir),
-        plugins=[AtomicCheckpointIO()],
+        plugins=plugins,
     )
 
 
