@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List every result.json under DIR ... newest first, with status and metrics.",
     )
     add_record_filters(parser)
-    parser.add_argument("--status", choices=["ok", "failed", "diverged", "interrupted", "running"], default=None)
+    parser.add_argument(
+        "--status", choices=["ok", "failed", "diverged", "interrupted", "running"], default=None
+    )
     parser.add_argument("--format", choices=LIST_FORMATS, default="table")
     parser.set_defaults(func=run)
