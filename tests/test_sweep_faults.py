@@ -133,3 +133,18 @@ def test_a_second_sweep_into_a_running_sweeps_dir_is_refused(tmp_path):
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1].startswith(f"error: another sweep (pid {os.getpid()})")
     assert "Traceback" not in refused.stderr and records(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_submitit_requeues_a_preempted_job_and_it_continues(tmp_path):
+    # USR2 is submitit's preemption signal: cvzoo saves last.ckpt and the interrupted record, then
+    # submitit's handler requeues the job, which continues from the checkpoint, in one command.
+    result = sweep(
+        tmp_path, "head=linear", "hydra/launcher=slurm_local", "+resume=true", fault="train_step=3:USR2"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (record,) = records(tmp_path)
+    assert record["status"] == "ok" and epochs(record) == [0, 1]
+    assert Path(record["resumed_from"]).name == "last.ckpt"
+    logs = "".join(p.read_text() for p in (tmp_path / "scratch" / "sw" / ".submitit").rglob("*_log.*"))
+    assert "interrupted by SIGUSR2 during training" in logs and "Requeued job" in logs
