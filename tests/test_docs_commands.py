@@ -176,3 +176,51 @@ def test_the_readme_quick_start_and_tour_run(tmp_path: Path) -> None:
     assert (tmp_path / "exported" / "model.onnx").is_file()
     assert (tmp_path / "predictions" / "predictions.csv").is_file()
     assert all("runs this very test suite" in s for s in skipped), skipped
+
+
+# --- the reference pages list every knob ---------------------------------------------------------------
+
+
+def _section(page: Path, heading: str) -> str:
+    """The text of ``page`` from ``heading`` to the next heading of the same or a higher level."""
+    text = page.read_text()
+    start = text.index(heading)
+    level = heading.split(" ")[0]
+    ends = [i for i in (text.find(f"\n{h} ", start + 1) for h in ("#" * n for n in range(1, len(level) + 1)))]
+    return text[start : min([e for e in ends if e > 0], default=len(text))]
+
+
+def test_the_cli_reference_lists_every_cvzoo_flag() -> None:
+    from cvzoo.cli import build_parser
+
+    page = REPO / "docs" / "reference" / "cli.md"
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [
+        f"cvzoo {name} {flag}"
+        for name, parser in subparsers.choices.items()
+        for action in parser._actions
+        for flag in action.option_strings
+        if flag not in ("-h", "--help") and f"`{flag}" not in _section(page, f"### `cvzoo {name}`")
+    ]
+    assert not missing, f"docs/reference/cli.md does not document {missing}"
+
+
+@pytest.mark.parametrize("config", ["export", "predict"])
+def test_the_cli_reference_lists_every_entry_point_key(config: str) -> None:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(REPO / "configs" / f"{config}.yaml")
+    keys = [f"{k}.{sub}" if isinstance(v, dict) else k for k, v in OmegaConf.to_container(cfg).items()
+            if k not in ("defaults", "hydra") for sub in (v if isinstance(v, dict) else [None])]  # fmt: skip
+    section = _section(REPO / "docs" / "reference" / "cli.md", f"## `{config}.py`")
+    assert [k for k in keys if f"`{k}`" not in section] == []
+
+
+def test_the_sweeper_reference_lists_every_guided_sweeper_key() -> None:
+    from omegaconf import OmegaConf
+
+    keys = [
+        k for k in OmegaConf.load(REPO / "configs" / "hydra" / "sweeper" / "guided.yaml") if k != "_target_"
+    ]
+    page = (REPO / "docs" / "reference" / "sweeper-keys.md").read_text()
+    assert [k for k in keys if f"`{k}`" not in page] == []
