@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -224,3 +225,11 @@ def test_the_sweeper_reference_lists_every_guided_sweeper_key() -> None:
     ]
     page = (REPO / "docs" / "reference" / "sweeper-keys.md").read_text()
     assert [k for k in keys if f"`{k}`" not in page] == []
+
+
+def test_the_readme_stays_a_short_manual_without_tracker_notes() -> None:
+    assert len((REPO / "README.md").read_text().splitlines()) <= 250
+    files = [*documented_pages(), *sorted((REPO / "configs").rglob("*.yaml"))]
+    notes = re.compile(r"issue #|\.\./shared|not met", re.IGNORECASE)
+    found = [f"{p.relative_to(REPO)}: {m.group(0)}" for p in files for m in notes.finditer(p.read_text())]
+    assert found == [], "user-facing files carry tracker notes or ../shared paths"
