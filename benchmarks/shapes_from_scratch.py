@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.shapes_from_scratch [--images 8000] [--models resnet18_unet plain_unet ...]``
 
-The diagnostic behind the README's segmentation quality note (issue #3). Every model sees the
+The diagnostic behind docs/results/segmentation.md (training from scratch). Every model sees the
 same default ``shapes`` images, split as ``train.py`` splits them (``configs/dataset/shapes.yaml``
 through ``cvzoo.data.shapes.load``: 64 px, 1,400 train / 300 val), the same loop (AdamW, one-cycle to
 a peak lr of 4e-3, batch 16, cross-entropy) and the same number of training images; the script

@@ -1,7 +1,8 @@
 """Backbones: any timm model built with ``features_only`` so every head sees a feature pyramid.
 
 ``pretrained`` is ``auto`` (load weights when the hub or the local cache has them, else train from
-scratch with one loud warning), ``true`` (fail when weights cannot be loaded) or ``false``.
+scratch with one loud warning), ``true`` (fail when weights cannot be loaded), ``false``, or the path
+of a local weights file (``.safetensors``/``.pth``/``.pt``/``.bin``; see ``cvzoo.models.weights``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,6 +23,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from cvzoo.errors import ModelError, suggestion
+from cvzoo.models.weights import (
+    cached_weights_file,
+    check_keys_fit,
+    check_weights_file,
+    is_weights_path,
+    mismatch_error,
+)
 
 log = logging.getLogger(__name__)
 PRETRAINED_CHOICES = ("auto", "true", "false")
@@ -35,6 +44,7 @@ class BuiltBackbone:
     reductions: list[int]
     channels_last_output: bool
     pretrained_loaded: bool
+    pretrained_file: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -52,11 +62,22 @@ def check_model_name(name: str) -> None:
 
 
 def normalize_pretrained(value: Any) -> str:
-    """Map the config value of ``pretrained`` (bool or string) to ``auto``/``true``/``false``."""
+    """Map the config value of ``pretrained`` to ``auto``/``true``/``false``, or ``file`` for a path."""
+    if is_weights_path(value):
+        check_weights_file(value)
+        return "file"
     text = str(value).strip().lower()
     if text not in PRETRAINED_CHOICES:
-        raise ModelError(f"backbone.pretrained={value!r} is not one of auto, true, false")
+        raise ModelError(
+            f"backbone.pretrained={value!r} is not one of auto, true, false, or a path to a "
+            ".safetensors/.pth/.bin file"
+        )
     return text
+
+
+def requested_pretrained(value: Any) -> str:
+    """What the record keeps as ``pretrained_requested``: auto/true/false, or the weights file as given."""
+    return str(value).strip() if is_weights_path(value) else str(value).strip().lower()
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -122,6 +143,16 @@ def _create_pretrained(name: str, mode: str, kwargs: Mapping[str, Any]) -> nn.Mo
         return None
 
 
+def _create_from_file(name: str, path: Path, kwargs: Mapping[str, Any]) -> nn.Module:
+    """Build with the weights of a local file through timm's loader (no network)."""
+    check_keys_fit(name, path, kwargs)
+    try:
+        with _hub_offline():
+            return _create(name, True, {**kwargs, "pretrained_cfg_overlay": {"file": str(path)}})
+    except Exception as err:  # torch, pickle and safetensors raise their own types
+        raise mismatch_error(name, path, err) from err
+
+
 def build_backbone(
     name: str, pretrained: Any = "auto", kwargs: Mapping[str, Any] | None = None
 ) -> BuiltBackbone:
@@ -131,7 +162,13 @@ def build_backbone(
     kwargs = (
         OmegaConf.to_container(kwargs, resolve=True) if isinstance(kwargs, DictConfig) else dict(kwargs or {})
     )
-    module = _create_pretrained(name, mode, kwargs) if mode != "false" else None
+    source: str | None = None
+    if mode == "file":
+        path = check_weights_file(pretrained)
+        module, source = _create_from_file(name, path, kwargs), str(path)
+    else:
+        module = _create_pretrained(name, mode, kwargs) if mode != "false" else None
+        source = cached_weights_file(name) if module is not None else None
     loaded = module is not None
     if module is None:
         module = _create(name, False, kwargs)
@@ -143,4 +180,5 @@ def build_backbone(
         reductions=list(info.reduction()),
         channels_last_output=fmt.endswith("NHWC"),
         pretrained_loaded=loaded,
+        pretrained_file=source,
     )

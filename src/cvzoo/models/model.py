@@ -53,6 +53,7 @@ class ModelInfo:
     pretrained_loaded: bool
     params: int
     channels_last_output: bool
+    pretrained_file: str | None = None
 
 
 def build_model(
@@ -80,5 +81,6 @@ def build_model(
         pretrained_loaded=built.pretrained_loaded,
         params=sum(p.numel() for p in model.parameters()),
         channels_last_output=built.channels_last_output,
+        pretrained_file=built.pretrained_file,
     )
     return model, info

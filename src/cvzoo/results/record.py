@@ -18,7 +18,8 @@ Schema (version 1) -- documented in the README, keep both in sync:
 - ``class_names``, ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``,
   ``train_images``,
 - ``device``, ``versions`` (python, torch, timm, lightning, ...), ``checkpoint`` / ``last_checkpoint``,
-- ``pretrained_requested`` (``auto`` | ``true`` | ``false``) and ``pretrained_loaded`` (bool),
+- ``pretrained_requested`` (``auto`` | ``true`` | ``false`` | a weights file), ``pretrained_loaded``
+  (bool) and ``pretrained_file`` (the local file the weights came from, a hub id, or null).
 - ``resumed_from`` (the checkpoint a continued run started from, else null) and ``oom_retry``
   (``{batch_size, lr, from_batch_size, from_lr}`` when the run was retried after out of memory).
 """

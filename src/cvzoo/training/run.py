@@ -15,6 +15,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.errors import CvzooError, DivergedError
+from cvzoo.models.backbones import requested_pretrained
 from cvzoo.results import config_hash, write_record
 from cvzoo.training.distributed import (
     ddp_world_size,
@@ -58,7 +59,7 @@ def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "scheduler": choices("scheduler"),
         "monitor": str(cfg.monitor),
         "monitor_mode": str(cfg.monitor_mode),
-        "pretrained_requested": str(cfg.backbone.get("pretrained", "auto")).lower(),
+        "pretrained_requested": requested_pretrained(cfg.backbone.get("pretrained", "auto")),
         "config": config,
         "config_hash": config_hash(config),
         "versions": library_versions(),
@@ -82,6 +83,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None
         params=module.model_info.params,
         flops_per_image=count_flops(module.model, int(cfg.dataset.image_size)),
         pretrained_loaded=module.model_info.pretrained_loaded,
+        pretrained_file=module.model_info.pretrained_file,
         train_images=len(prepared.splits.train),
         class_names=prepared.splits.class_names,
         dataset_meta=dataset_meta(prepared.splits, cfg.dataset, Path(str(cfg.paths.data_dir)) / ".cache"),
