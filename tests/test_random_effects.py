@@ -82,7 +82,7 @@ def test_one_trained_cell_predicts_its_value_and_widest_doubt_far_from_it() -> N
 def test_search_uses_completion_once_it_can_be_cross_validated() -> None:
     assert fit_completion(sparse_grid()).method == re.METHOD
     rng = np.random.default_rng(1)
-    dense = rng.normal(size=(6, 1)) + rng.normal(size=(1, 6))
+    dense = rng.normal(size=(12, 1)) + rng.normal(size=(1, 12))
     assert fit_completion(dense).method in ("bias", "als")
     assert fit_completion(sparse_grid(), method="bias").method == "bias"  # an explicit choice wins
 
@@ -99,7 +99,7 @@ def test_meta_features_fill_rows_without_records_else_the_prior_serves() -> None
     features = np.arange(8.0).reshape(4, 2)
     assert fit_completion(observed, row_features=features).method == re.METHOD  # all rows seen
     observed[2, :] = np.nan  # row 2 has no record now: boosting predicts it from its features
-    assert fit_completion(observed, row_features=features).method != re.METHOD
+    assert fit_completion(observed, row_features=features).params["cold_start"] == "boost"
 
 
 def test_a_small_budget_search_spreads_its_first_picks() -> None:

@@ -110,21 +110,10 @@ def initial_design(
 
 
 def fit_completion(observed: np.ndarray, method: str = "auto", seed: int = 0, **features: Any):
-    """Fit the predictors the search acts on from the trained cells (NaN = untrained).
-
-    Matrix completion (``cvzoo.predictors.complete``); while too few cells are trained for its
-    cross-validation (and boosting did not fill rows/columns without a record from meta-features),
-    method ``auto`` uses the two-way random-effects posterior instead.
-    """
-    from cvzoo.predictors import random_effects as prior
+    """Fit the quality model the search acts on: exactly ``cvzoo complete`` on the trained cells."""
     from cvzoo.predictors.completion import complete
 
-    completion = complete(observed, method=method, seed=seed, **features)
-    cold_start = completion.params.get("cold_start") == "boost"
-    small = np.isfinite(observed).sum() <= prior.MAX_CELLS
-    if method == "auto" and small and not cold_start and not np.isfinite(completion.cv_rmse):
-        return prior.random_effects(observed)
-    return completion
+    return complete(observed, method=method, seed=seed, **features)
 
 
 def propose(

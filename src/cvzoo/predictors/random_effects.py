@@ -14,18 +14,20 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from cvzoo.predictors.acquisition import RANDOM_EFFECTS as METHOD
-from cvzoo.predictors.bias import Cells
-from cvzoo.predictors.completion import Completion
+from cvzoo.predictors.bias import Cells, fit_bias
+from cvzoo.predictors.fitted import Completion
+
+METHOD = "random_effects"
 
 # Candidate variance shares: noise, and the row part of what is left (the rest is the column's).
 NOISE_SHARES = (0.05, 0.2)
 ROW_SHARES = (0.1, 0.3, 0.5, 0.7, 0.9)
 # Spread assumed while the trained cells have none (one cell): 1% of |value| (or 1).
 SINGLE_CELL_SCALE = 0.01
-# Trained cells above which the exact solve (n x n per share) is too slow: the search then keeps
-# the completion's predictions.
+# Trained cells above which the exact solve (n x n per share) is too slow: ``equal_shares`` then
+# serves (the same model with row, column and noise shares fixed at one third each).
 MAX_CELLS = 1_000
+EQUAL_SHARE = 1.0 / 3.0
 
 
 def _indicators(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,8 +89,8 @@ def _posterior(
     return mean, np.maximum(var, 1e-12 * scale2), loglik
 
 
-def random_effects(observed: np.ndarray) -> Completion:
-    """Posterior mean and predictive std of every cell, averaged over the variance shares."""
+def _shared_scale(observed: np.ndarray) -> tuple[np.ndarray, Cells, float, float]:
+    """Known mask, trained cells and the one location/scale every column shares."""
     observed = np.asarray(observed, float)
     known = np.isfinite(observed)
     if not known.any():
@@ -96,6 +98,37 @@ def random_effects(observed: np.ndarray) -> Completion:
     cells = Cells.from_matrix(observed)
     loc, spread = float(cells.values.mean()), float(cells.values.std())
     scale = spread if spread > 0 else (SINGLE_CELL_SCALE * abs(loc) or 1.0)
+    return known, cells, loc, scale
+
+
+def equal_shares(observed: np.ndarray) -> Completion:
+    """The plain shared-scale ridge bias model (lambda = 1) with its random-effects std.
+
+    Row, column and noise variance each one third of the trained cells' variance: the posterior
+    mean is the row + column ridge fit with lambda = 1, the std adds the noise and each effect's
+    posterior variance. Linear in the number of cells, so it serves grids of any size.
+    """
+    observed = np.asarray(observed, float)
+    known, cells, loc, scale = _shared_scale(observed)
+    z = Cells(cells.rows, cells.cols, (cells.values - loc) / scale, cells.shape)
+    model = fit_bias(z, reg=1.0)
+    n_rows, n_cols = z.counts()
+    var = EQUAL_SHARE * (1 + 1 / (n_rows[:, None] + 1) + 1 / (n_cols[None, :] + 1) + 1 / len(z))
+    mean = np.where(known, observed, model.predict() * scale + loc)
+    std = np.where(known, 0.0, np.sqrt(var) * scale)
+    return Completion(mean, std, "bias", float("nan"), params={"reg": 1.0, "scaling": "shared"},
+                      offsets_in_std=True)  # fmt: skip
+
+
+def random_effects(observed: np.ndarray) -> Completion:
+    """Posterior mean and predictive std of every cell, averaged over the variance shares.
+
+    Above ``MAX_CELLS`` trained cells the exact solve is too slow and ``equal_shares`` serves.
+    """
+    observed = np.asarray(observed, float)
+    known, cells, loc, scale = _shared_scale(observed)
+    if len(cells) > MAX_CELLS:
+        return equal_shares(observed)
     z = (cells.values - loc) / scale
     by_row, by_col = _indicators(cells.rows), _indicators(cells.cols)
     grid = [(noise, share) for noise in NOISE_SHARES for share in ROW_SHARES]
@@ -113,4 +146,4 @@ def random_effects(observed: np.ndarray) -> Completion:
     std[known] = 0.0
     best = int(np.argmax(weight))
     params = {"noise_share": grid[best][0], "row_share": grid[best][1], "weight": float(weight[best])}
-    return Completion(mean, std, METHOD, float("nan"), params=params)
+    return Completion(mean, std, METHOD, float("nan"), params=params, offsets_in_std=True)
