@@ -29,7 +29,7 @@ def per_column_bias(observed: np.ndarray) -> np.ndarray:
 
 def hidden_nrmse(full: np.ndarray, pred: np.ndarray, hidden: np.ndarray) -> float:
     """RMSE on the hidden cells in per-column z-scores of the full matrix."""
-    center, scale = column_zscores(full)
+    _, scale = column_zscores(full)
     return float(np.sqrt(np.mean(((pred - full) / scale)[hidden] ** 2)))
 
 
