@@ -107,3 +107,13 @@ def test_complete_and_the_guided_search_predict_the_same_cells() -> None:
     assert searched.method == completed.method == "random_effects"
     np.testing.assert_allclose(searched.mean, completed.mean)
     np.testing.assert_allclose(searched.std, completed.std)
+
+
+def test_a_column_in_another_unit_gets_its_own_scale() -> None:
+    rng = np.random.default_rng(0)
+    quality = rng.normal(size=(60, 1)) + 0.2 * rng.normal(size=(60, 3))
+    full = np.column_stack([70 + 5 * quality[:, 0], 60 + 5 * quality[:, 1], 0.5 + 0.01 * quality[:, 2]])
+    keep = hide_cells(np.ones(full.shape, bool), 0.3, np.random.default_rng(0))
+    fit = complete(np.where(keep, full, np.nan))
+    assert fit.method == "random_effects" and fit.params["own_scale_columns"] == 1
+    assert hidden_nrmse(full, fit.mean, ~keep) < 0.6  # one shared scale would be off by ~500x there
