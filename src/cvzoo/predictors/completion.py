@@ -28,7 +28,7 @@ from cvzoo.predictors.selection import (
     search_als,
     search_bias,
 )
-from cvzoo.predictors.uncertainty import ColumnScaler, cell_std
+from cvzoo.predictors.uncertainty import ColumnScaler, calibration_factor, cell_std
 
 METHODS = ("auto", "bias", "als", "boost")
 CV_MAX_CELLS = 60_000
@@ -217,7 +217,8 @@ def _assemble(observed, scaler, cells, pred_z, oof, bias: BiasModel) -> Completi
     """Back-transform predictions, keep observed cells and attach the per-cell std."""
     known = np.isfinite(observed)
     mean = np.where(known, observed, scaler.inverse(pred_z))
-    std = cell_std(cells, oof, bias) * scaler.scale[None, :]
+    std_z = cell_std(cells, oof, bias)
+    std = std_z * calibration_factor(std_z, cells, oof) * scaler.scale[None, :]
     std[known] = 0.0
     cv_rmse = np.nan
     if oof is not None:
