@@ -117,3 +117,12 @@ def test_a_column_in_another_unit_gets_its_own_scale() -> None:
     fit = complete(np.where(keep, full, np.nan))
     assert fit.method == "random_effects" and fit.params["own_scale_columns"] == 1
     assert hidden_nrmse(full, fit.mean, ~keep) < 0.6  # one shared scale would be off by ~500x there
+
+
+def test_leave_one_out_errors_calibrate_the_random_effects_std() -> None:
+    full = planted((12, 10), 0, noise=1.5)  # noisier than the shares the model may pick
+    keep = hide_cells(np.ones(full.shape, bool), 0.4, np.random.default_rng(0))
+    fit = complete(np.where(keep, full, np.nan))
+    assert fit.method == "random_effects" and fit.params["calibration"] != 1.0
+    z = np.abs(fit.mean - full)[~keep] / fit.std[~keep]
+    assert 0.55 <= np.mean(z <= 1) <= 0.8

@@ -19,6 +19,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from cvzoo.predictors.bias import Cells, fit_bias
 from cvzoo.predictors.fitted import Completion
+from cvzoo.predictors.uncertainty import MIN_CALIBRATION_CELLS, ONE_STD_SHARE
 
 METHOD = "random_effects"
 
@@ -144,6 +145,37 @@ def _posterior(by_row: Lines, by_col: Lines, z, design, group, shape, shares):
     return mean, np.maximum(var, 1e-12 * scale2), loglik
 
 
+def _loo_z(by_row: Lines, by_col: Lines, z: np.ndarray, design: np.ndarray, shares) -> np.ndarray:
+    """Leave-one-out error of every trained cell over its leave-one-out predictive std.
+
+    Closed form for a Gaussian process with GLS intercepts: with P = K^-1 - K^-1 X (X'K^-1X)^-1
+    X'K^-1, the error is (P z)_i / P_ii and the variance scale2 / P_ii.
+    """
+    row_w, col_w, noise_w = shares
+    (rind, _), (cind, _) = by_row, by_col
+    n, p = design.shape
+    inverse = np.linalg.inv(row_w * rind @ rind.T + col_w * cind @ cind.T + noise_w * np.eye(n))
+    k_x = inverse @ design
+    proj = inverse - k_x @ np.linalg.solve(design.T @ k_x, k_x.T)
+    pz = proj @ z
+    scale2 = max(float(z @ pz) / max(n - p, 1), 1e-12)
+    return pz / np.sqrt(np.maximum(np.diag(proj), 1e-12) * scale2)
+
+
+def _calibration(cells: Cells, by_row: Lines, by_col: Lines, design: np.ndarray, shares) -> float:
+    """Factor on the std that puts 68.3% of the leave-one-out errors within +-1 std.
+
+    Only cells whose row and column keep another trained cell are left out (like a cell to
+    predict, which has a trained row and column); 1 with fewer than MIN_CALIBRATION_CELLS such.
+    """
+    n_rows, n_cols = cells.counts()
+    linked = (n_rows[cells.rows] > 1) & (n_cols[cells.cols] > 1)
+    if linked.sum() < MIN_CALIBRATION_CELLS or len(cells) <= design.shape[1] + 1:
+        return 1.0
+    z = _loo_z(by_row, by_col, cells.values, design, shares)[linked]
+    return float(max(np.quantile(np.abs(z), ONE_STD_SHARE), 1e-6))
+
+
 def _check(observed: np.ndarray) -> np.ndarray:
     """``observed`` as floats; ValueError when it holds no trained cell."""
     observed = np.asarray(observed, float)
@@ -209,7 +241,11 @@ def random_effects(observed: np.ndarray) -> Completion:
     mean = np.where(known, observed, mean * scales.scale[None, :] + scales.center[None, :])
     std[known] = 0.0
     best = int(np.argmax(weight))
-    params = {"noise_share": grid[best][0], "row_share": grid[best][1], "weight": float(weight[best]),
-              "own_scale_columns": int((scales.group > 0).sum() if (scales.group == 0).any()
-                                       else scales.group.size)}  # fmt: skip
+    noise, share = grid[best]
+    shares = ((1 - noise) * share, (1 - noise) * (1 - share), noise)
+    factor = _calibration(cells, by_row, by_col, design, shares)
+    std *= factor
+    own = int((scales.group > 0).sum() if (scales.group == 0).any() else scales.group.size)
+    params = {"noise_share": noise, "row_share": share, "weight": float(weight[best]),
+              "calibration": factor, "own_scale_columns": own}  # fmt: skip
     return Completion(mean, std, METHOD, float("nan"), params=params, offsets_in_std=True)
