@@ -24,6 +24,7 @@ from cvzoo.predictors.acquisition import (
     select_batch,
     stop_probability,
 )
+from cvzoo.predictors.guided_knobs import DEFAULTS
 
 __all__ = [
     "GuidedSearch",
@@ -166,16 +167,16 @@ class GuidedSearch:
         trainable: np.ndarray | None = None,
         observed: np.ndarray | None = None,
         lower_is_better: bool = False,
-        method: str = "auto",
-        acquisition: str = "ei",
-        kappa: float = 2.0,
-        stop_threshold: float = 0.05,
-        init_share: float = 0.25,
-        full_design: bool = True,
+        method: str = DEFAULTS.method,
+        acquisition: str = DEFAULTS.acquisition,
+        kappa: float = DEFAULTS.kappa,
+        stop_threshold: float = DEFAULTS.stop_threshold,
+        init_share: float = DEFAULTS.init_share,
+        full_design: bool = DEFAULTS.full_design,
         max_refits: int | None = None,
         row_features: np.ndarray | None = None,
         col_features: np.ndarray | None = None,
-        seed: int = 0,
+        seed: int = DEFAULTS.seed,
         spent: int = 0,
     ) -> None:
         self.rows, self.cols = list(rows), list(cols)

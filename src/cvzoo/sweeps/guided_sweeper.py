@@ -24,6 +24,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.predictors.guided import GuidedSearch
+from cvzoo.predictors.guided_knobs import GuidedKnobs
 from cvzoo.sweeps.guided_grid import (
     Cell,
     Grid,
@@ -52,27 +53,12 @@ def job_value(result: JobReturn) -> float | None:
 class GuidedSweeper(Sweeper):
     """Model-guided sweep over a backbone x head (any two swept keys) grid within a budget."""
 
-    def __init__(
-        self,
-        budget: float | int = 0.3,
-        stop_threshold: float = 0.05,
-        batch_size: int | None = None,
-        acquisition: str = "ei",
-        kappa: float = 2.0,
-        method: str = "auto",
-        init_share: float = 0.25,
-        full_design: bool = True,
-        use_earlier: bool = True,
-        meta_features: bool = True,
-        seed: int = 0,
-        params: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__()
-        self.options = {"acquisition": acquisition, "kappa": kappa, "method": method,
-                        "init_share": init_share, "full_design": full_design,
-                        "stop_threshold": stop_threshold}  # fmt: skip
-        self.budget, self.batch_size, self.use_earlier, self.seed = budget, batch_size, use_earlier, seed
-        self.params, self.meta_features = dict(params or {}), meta_features
+        knobs = GuidedKnobs.from_options(**options)  # the yaml's keys; defaults from GuidedKnobs
+        self.options = knobs.search_options()
+        self.budget, self.batch_size, self.use_earlier = knobs.budget, knobs.batch_size, knobs.use_earlier
+        self.seed, self.params, self.meta_features = knobs.seed, dict(knobs.params or {}), knobs.meta_features
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
