@@ -11,8 +11,8 @@ from omegaconf import OmegaConf
 
 from cvzoo.cli import build_parser
 from cvzoo.errors import ConfigError
-from cvzoo.predictors.guided import GuidedSearch
-from cvzoo.predictors.guided_knobs import DEFAULTS, GuidedKnobs
+from cvzoo.search.guided import GuidedSearch
+from cvzoo.search.knobs import DEFAULTS, GuidedKnobs
 from cvzoo.sweeps.guided_sweeper import GuidedSweeper
 
 YAML = Path(__file__).parents[1] / "configs" / "hydra" / "sweeper" / "guided.yaml"

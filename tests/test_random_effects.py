@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cvzoo.predictors import random_effects as re
-from cvzoo.predictors.guided import GuidedSearch, fit_completion
+from cvzoo.search.guided import GuidedSearch, fit_completion
 
 
 def sparse_grid() -> np.ndarray:

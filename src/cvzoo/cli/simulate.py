@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cvzoo.errors import ConfigError
-from cvzoo.predictors.guided_knobs import DEFAULTS
 from cvzoo.predictors.matrix_io import drop_columns, match_columns, read_table
-from cvzoo.predictors.simulate import simulate
+from cvzoo.search.knobs import DEFAULTS
+from cvzoo.search.simulate import simulate
 
 
 def parse_budget(text: str) -> float | int:

@@ -1,6 +1,6 @@
 """``hydra/sweeper=guided``: train a covering design, then the cells the predictors find promising.
 
-The strategy (design, acquisition, stopping, regret estimate) is ``cvzoo.predictors.guided``;
+The strategy (design, acquisition, stopping, regret estimate) is ``cvzoo.search.guided``;
 this module turns it into a Hydra ``Sweeper``: it parses the two swept axes, reads the results of
 earlier sweeps with the identical config, launches batches through whatever launcher is
 configured, and writes ``guided.json`` + ``matrix.{csv,md,png}`` into the sweep directory.
@@ -23,8 +23,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from cvzoo.predictors.guided import GuidedSearch
-from cvzoo.predictors.guided_knobs import GuidedKnobs
+from cvzoo.search.guided import GuidedSearch
+from cvzoo.search.knobs import GuidedKnobs
 from cvzoo.sweeps.guided_grid import (
     Cell,
     Grid,
