@@ -13,8 +13,8 @@ from cvzoo.errors import ConfigError
 from cvzoo.predictors import complete
 from cvzoo.predictors.bias import Cells, fit_bias
 from cvzoo.predictors.evaluation import column_zscores, hide_cells
-from cvzoo.predictors.matrix_io import read_table
 from cvzoo.predictors.uncertainty import ColumnScaler
+from cvzoo.results.matrix_io import read_table
 from cvzoo.search.guided import GuidedSearch
 
 MMDET = Path(__file__).parent / "data" / "matrices" / "mmdet_coco_1x_boxap.csv"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cvzoo.cli import main
-from cvzoo.predictors.matrix_io import read_table
+from cvzoo.results.matrix_io import read_table
 from cvzoo.search import guided
 from cvzoo.search.simulate import replay_guided, replay_random, score_outcomes, simulate
 

@@ -8,7 +8,7 @@ import sys
 from cvzoo.cli._options import add_fit_options, add_from_results, add_pivot_keys, print_wrote
 from cvzoo.errors import ConfigError
 from cvzoo.predictors.completion import METHODS
-from cvzoo.predictors.completion_files import complete_csv, complete_records
+from cvzoo.results.completion_files import complete_csv, complete_records
 
 
 def _describe(comp) -> str:

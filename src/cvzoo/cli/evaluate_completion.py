@@ -9,8 +9,8 @@ from pathlib import Path
 from rich.console import Console
 
 from cvzoo.predictors.evaluation import evaluate_completion, method_runners, results_table
-from cvzoo.predictors.matrix_io import drop_columns, read_features, read_table
 from cvzoo.predictors.progress import fit_progress
+from cvzoo.results.matrix_io import drop_columns, read_features, read_table
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cvzoo.errors import ConfigError
-from cvzoo.predictors.matrix_io import drop_columns, match_columns, read_table
+from cvzoo.results.matrix_io import drop_columns, match_columns, read_table
 from cvzoo.search.knobs import DEFAULTS
 from cvzoo.search.simulate import simulate
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from cvzoo.errors import DataError
 from cvzoo.predictors.completion import Completion, complete
-from cvzoo.predictors.heatmap import plot_completion
-from cvzoo.predictors.matrix_io import (
+from cvzoo.results.heatmap import plot_completion
+from cvzoo.results.matrix_io import (
     LabeledMatrix,
     empty_lines_warning,
     read_features,
