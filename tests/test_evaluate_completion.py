@@ -12,6 +12,7 @@ from cvzoo.cli import main
 from cvzoo.predictors.evaluation import evaluate_completion, hide_cells, score_completion
 
 SFDA = Path(__file__).parent / "data" / "matrices" / "sfda_supervised_finetune_top1.csv"
+MMDET = Path(__file__).parent / "data" / "matrices" / "mmdet_coco_1x_boxap.csv"
 
 
 def test_hide_cells_keeps_the_fraction_and_every_row_and_column():
@@ -67,3 +68,14 @@ def test_cli_evaluate_completion_unknown_column_is_one_error_line(capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no column 'params' to exclude" in err
+
+
+def test_cli_markdown_puts_baselines_and_auto_side_by_side(capsys):
+    argv = ["evaluate-completion", str(MMDET), "--frac", "0.3", "--seeds", "2", "--markdown"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| matrix | kept | nRMSE bias | nRMSE ALS | nRMSE auto |")
+    cells = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert cells[:2] == ["mmdet_coco_1x_boxap", "0.3"] and cells[3] == "-"  # ALS refused: too sparse
+    bias, auto = (float(cells[i].split(" ± ")[0]) for i in (2, 4))
+    assert auto < bias and "random_effects 2/2" in cells[-1]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cvzoo.errors import ConfigError
-from cvzoo.predictors import guided
-from cvzoo.predictors.guided import (
+from cvzoo.search import guided
+from cvzoo.search.guided import (
     GuidedSearch,
     estimate_regret,
     initial_design,
@@ -174,7 +174,7 @@ def test_guided_search_fills_a_first_batch_larger_than_its_design(fake_fit: None
 def test_log_expected_improvement_matches_ei_and_keeps_ranking_far_tails() -> None:
     from scipy.stats import norm
 
-    from cvzoo.predictors.acquisition import log_expected_improvement
+    from cvzoo.search.acquisition import log_expected_improvement
 
     mean = np.array([2.0, 0.0, -3.0, -12.0, -40.0, -41.0])
     std = np.ones_like(mean)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cvzoo.errors import ConfigError
-from cvzoo.predictors.guided import GuidedSearch
+from cvzoo.search.guided import GuidedSearch
 from cvzoo.sweeps.axes import parse_overrides
 from cvzoo.sweeps.guided_grid import build_grid, launcher_parallelism
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cvzoo.predictors import random_effects as re
-from cvzoo.predictors.guided import GuidedSearch, fit_completion
+from cvzoo.search.guided import GuidedSearch, fit_completion
 
 
 def sparse_grid() -> np.ndarray:
@@ -16,29 +16,37 @@ def sparse_grid() -> np.ndarray:
     return observed
 
 
-def gaussian_process(observed: np.ndarray, row_w: float, col_w: float, noise_w: float):
+def gaussian_process(observed: np.ndarray, group: np.ndarray, row_w: float, col_w: float, noise_w: float):
     """The same model the long way: explicit kernels, inverse and generalized least squares."""
     rows, cols = np.nonzero(np.isfinite(observed))
     y = observed[rows, cols]
     kernel = row_w * (rows[:, None] == rows) + col_w * (cols[:, None] == cols) + noise_w * np.eye(y.size)
-    inv, ones = np.linalg.inv(kernel), np.ones(y.size)
-    mu = ones @ inv @ y / (ones @ inv @ ones)
-    scale2 = (y - mu) @ inv @ (y - mu) / (y.size - 1)
-    grid_r, grid_c = np.indices(observed.shape)
-    k = row_w * (rows[:, None, None] == grid_r) + col_w * (cols[:, None, None] == grid_c)
-    k = k.reshape(y.size, -1)
-    mean = mu + k.T @ inv @ (y - mu)
-    var = (1 - (k * (inv @ k)).sum(0) + (1 - ones @ inv @ k) ** 2 / (ones @ inv @ ones)) * scale2
+    inv = np.linalg.inv(kernel)
+    x = (group[cols][:, None] == np.arange(group.max() + 1)).astype(float)
+    info = np.linalg.inv(x.T @ inv @ x)
+    beta = info @ x.T @ inv @ y
+    resid = y - x @ beta
+    scale2 = resid @ inv @ resid / (y.size - x.shape[1])
+    grid_r, grid_c = (a.ravel() for a in np.indices(observed.shape))
+    k = row_w * (rows[:, None] == grid_r) + col_w * (cols[:, None] == grid_c)
+    x_star = (group[grid_c][:, None] == np.arange(group.max() + 1)).astype(float)
+    u = x_star - k.T @ inv @ x
+    mean = x_star @ beta + k.T @ inv @ resid
+    var = (row_w + col_w + noise_w - (k * (inv @ k)).sum(0) + np.einsum("np,pq,nq->n", u, info, u)) * scale2
     return mean.reshape(observed.shape), var.reshape(observed.shape)
 
 
-def test_closed_form_matches_the_explicit_gaussian_process() -> None:
+@pytest.mark.parametrize("group", [[0, 0, 0, 0, 0], [0, 1, 0, 0, 2]])  # one shared / own intercepts
+def test_closed_form_matches_the_explicit_gaussian_process(group: list[int]) -> None:
     observed = sparse_grid()
+    observed[1, 1], observed[3, 1], observed[2, 4] = 74.0, 72.0, 70.0
+    group = np.array(group)
     rows, cols = np.nonzero(np.isfinite(observed))
     y = observed[rows, cols]
+    design = (group[cols][:, None] == np.arange(group.max() + 1)).astype(float)
     by_row, by_col = re._indicators(rows), re._indicators(cols)
-    mean, var, _ = re._posterior(by_row, by_col, y, observed.shape, 0.3, 0.6, 0.1)
-    want_mean, want_var = gaussian_process(observed, 0.3, 0.6, 0.1)
+    mean, var, _ = re._posterior(by_row, by_col, y, design, group, observed.shape, (0.3, 0.6, 0.1))
+    want_mean, want_var = gaussian_process(observed, group, 0.3, 0.6, 0.1)
     free = np.isnan(observed)
     np.testing.assert_allclose(mean[free], want_mean[free])
     np.testing.assert_allclose(var[free], want_var[free])
@@ -82,7 +90,7 @@ def test_one_trained_cell_predicts_its_value_and_widest_doubt_far_from_it() -> N
 def test_search_uses_completion_once_it_can_be_cross_validated() -> None:
     assert fit_completion(sparse_grid()).method == re.METHOD
     rng = np.random.default_rng(1)
-    dense = rng.normal(size=(6, 1)) + rng.normal(size=(1, 6))
+    dense = rng.normal(size=(12, 1)) + rng.normal(size=(1, 12))
     assert fit_completion(dense).method in ("bias", "als")
     assert fit_completion(sparse_grid(), method="bias").method == "bias"  # an explicit choice wins
 
@@ -99,7 +107,7 @@ def test_meta_features_fill_rows_without_records_else_the_prior_serves() -> None
     features = np.arange(8.0).reshape(4, 2)
     assert fit_completion(observed, row_features=features).method == re.METHOD  # all rows seen
     observed[2, :] = np.nan  # row 2 has no record now: boosting predicts it from its features
-    assert fit_completion(observed, row_features=features).method != re.METHOD
+    assert fit_completion(observed, row_features=features).params["cold_start"] == "boost"
 
 
 def test_a_small_budget_search_spreads_its_first_picks() -> None:

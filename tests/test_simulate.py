@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from cvzoo.cli import main
-from cvzoo.predictors import guided
-from cvzoo.predictors.matrix_io import read_table
-from cvzoo.predictors.simulate import replay_guided, replay_random, score_outcomes, simulate
+from cvzoo.results.matrix_io import read_table
+from cvzoo.search import guided
+from cvzoo.search.simulate import replay_guided, replay_random, score_outcomes, simulate
 
 DATA = Path(__file__).parent / "data" / "matrices"
 TWO_FACTOR = DATA / "sim_two_factor.csv"  # 16 x 8: biases + rank-1 interaction + noise 0.3

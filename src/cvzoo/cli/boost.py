@@ -10,7 +10,7 @@ from cvzoo.cli._options import add_fit_options, add_from_results, print_summary,
 
 def run(args: argparse.Namespace) -> int:
     """Build the record table, cross-validate the booster, write boost.json and its plot."""
-    from cvzoo.predictors.boost_report import boost_summary, describe, write_boost_outputs
+    from cvzoo.results.boost_report import boost_summary, describe, write_boost_outputs
     from cvzoo.results.store import find_records, parse_where
 
     records = find_records(args.from_results, where=parse_where(args.where), status="ok")

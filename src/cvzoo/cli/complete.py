@@ -7,13 +7,17 @@ import sys
 
 from cvzoo.cli._options import add_fit_options, add_from_results, add_pivot_keys, print_wrote
 from cvzoo.errors import ConfigError
-from cvzoo.predictors.completion import METHODS
-from cvzoo.predictors.completion_files import complete_csv, complete_records
+from cvzoo.predictors.completion import METHODS, MIN_HELD_TO_SWITCH
+from cvzoo.results.completion_files import complete_csv, complete_records
 
 
 def _describe(comp) -> str:
-    """One line: chosen method, its parameters and the cross-validated error."""
-    params = ", ".join(f"{k}={v}" for k, v in comp.params.items())
+    """One line: chosen method, its parameters and the cross-validated error (or why there is none)."""
+    params = ", ".join(f"{k}={v}" for k, v in comp.params.items() if k != "held_out_cells")
+    if "held_out_cells" in comp.params:
+        held = comp.params["held_out_cells"]
+        return (f"method={comp.method} ({params}); sparse grid: {held} cells can be held out, "
+                f"{MIN_HELD_TO_SWITCH} needed to cross-validate")  # fmt: skip
     return f"method={comp.method} ({params}), CV RMSE on observed cells={comp.cv_rmse:.4g}"
 
 

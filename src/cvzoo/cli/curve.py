@@ -24,7 +24,7 @@ def _sizes(text: str | None) -> list[float] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the points, fit, print (text or one JSON object) and write curve.json + curve.png."""
-    from cvzoo.predictors.curve_report import (
+    from cvzoo.results.curve_report import (
         analyse,
         describe,
         points_from_csv,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rich.console import Console
 
 from cvzoo.predictors.evaluation import evaluate_completion, method_runners, results_table
-from cvzoo.predictors.matrix_io import drop_columns, read_features, read_table
 from cvzoo.predictors.progress import fit_progress
+from cvzoo.results.matrix_io import drop_columns, read_features, read_table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,9 +19,14 @@ def run(args: argparse.Namespace) -> int:
     rf = read_features(args.row_features, matrix.rows, "row") if args.row_features else None
     cf = read_features(args.col_features, matrix.cols, "column") if args.col_features else None
     steps = len(args.frac) * args.seeds * len(method_runners(rf, cf))
-    with fit_progress(not args.json, "evaluating completion", steps) as tick:
+    with fit_progress(not (args.json or args.markdown), "evaluating completion", steps) as tick:
         rows = evaluate_completion(matrix.values, args.frac, args.seeds, rf, cf,
                                    args.lower_is_better, tick)  # fmt: skip
+    if args.markdown:
+        from cvzoo.results.completion_table import markdown_table
+
+        print(markdown_table(rows, Path(args.full).stem))
+        return 0
     if args.json:
         print(
             json.dumps(
@@ -46,9 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate-completion",
         help="score completion methods by hiding cells of a full matrix",
         description=(
-            "Hide cells at random (every row and column keeps one), run global mean, bias, ALS "
-            "and auto (and boost with side features), and report nRMSE, Spearman and top-1 "
-            "regret per column on per-column z-scores."
+            "Hide cells at random (every row and column keeps one), run global mean, the plain "
+            "shared-scale bias model, ALS and auto (and boost with side features), and report "
+            "nRMSE, Spearman and top-1 regret on per-column z-scores and the std's coverage."
         ),
     )
     parser.add_argument("full", metavar="FULL.csv", help="matrix with the cells to hide")
@@ -61,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seeds", type=int, default=10, help="random maskings per fraction")
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument(
+        "--markdown", action="store_true", help="one Markdown line per fraction, methods as columns"
+    )
     parser.add_argument(
         "--lower-is-better",
         action="store_true",

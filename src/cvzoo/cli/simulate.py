@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cvzoo.errors import ConfigError
-from cvzoo.predictors.matrix_io import drop_columns, match_columns, read_table
-from cvzoo.predictors.simulate import simulate
+from cvzoo.results.matrix_io import drop_columns, match_columns, read_table
+from cvzoo.search.knobs import DEFAULTS
+from cvzoo.search.simulate import simulate
 
 
 def parse_budget(text: str) -> float | int:
@@ -64,21 +65,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--acquisition",
         choices=("ei", "ucb"),
-        default="ei",
+        default=DEFAULTS.acquisition,
         help="expected improvement (default) or upper confidence bound mean + 2 std",
     )
-    p.add_argument("--method", default="auto", help="completion method (auto, bias, als, boost)")
+    p.add_argument("--method", default=DEFAULTS.method, help="quality model (auto, bias, als, boost)")
     p.add_argument(
         "--init-share",
         type=float,
-        default=0.25,
+        default=DEFAULTS.init_share,
         help="share of the budget the covering design is cut to when it would take it all (with "
         "--no-full-design: whenever it takes more than 2 x this share) (default 0.25)",
     )
     p.add_argument(
         "--full-design",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=DEFAULTS.full_design,
         help="keep the whole covering design whenever it leaves at least one model-guided run "
         "(default, as hydra/sweeper=guided); --no-full-design cuts it by --init-share alone",
     )

@@ -13,7 +13,7 @@ import numpy as np
 
 from cvzoo.predictors.als import fit_als
 from cvzoo.predictors.bias import Cells
-from cvzoo.predictors.completion import Completion
+from cvzoo.predictors.fitted import Completion
 
 ALS_RANK = 2
 ALS_REG = 1.0

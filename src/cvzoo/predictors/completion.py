@@ -1,15 +1,23 @@
-"""Fill every cell of a quality matrix: bias model, ALS or boosting, chosen by cross-validation."""
+"""Fill every cell of a quality matrix: one model family and one selection rule.
+
+Sparse regime (fewer than ``MIN_HELD_TO_SWITCH`` cells can be held out while every row and
+column keeps one): the two-way random-effects posterior on one shared scale (``auto``) or the
+plain shared-scale bias model (``bias``); ALS cannot be tuned there and is refused. Dense
+regime: the bias model on per-column (or shared) scales and ALS, chosen by cross-validation;
+ALS only where it clearly beats the bias model. The guided search acts on the same result.
+"""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from cvzoo.errors import ConfigError
 from cvzoo.predictors.bias import BiasModel, Cells, fit_bias
+from cvzoo.predictors.fitted import Completion
 from cvzoo.predictors.progress import fit_progress
+from cvzoo.predictors.random_effects import equal_shares, random_effects
 from cvzoo.predictors.selection import (
     FINAL_SWEEPS,
     Candidate,
@@ -20,25 +28,12 @@ from cvzoo.predictors.selection import (
     search_als,
     search_bias,
 )
-from cvzoo.predictors.uncertainty import ColumnScaler, cell_std
+from cvzoo.predictors.uncertainty import ColumnScaler, calibration_factor, cell_std
 
 METHODS = ("auto", "bias", "als", "boost")
 CV_MAX_CELLS = 60_000
 MIN_HELD_TO_SWITCH = 50
-
-
-@dataclass
-class Completion:
-    """A filled matrix with per-cell uncertainty and what the chosen model learned."""
-
-    mean: np.ndarray
-    std: np.ndarray
-    method: str
-    cv_rmse: float
-    row_embeddings: np.ndarray | None = None
-    col_embeddings: np.ndarray | None = None
-    loss_curve: list[float] = field(default_factory=list)
-    params: dict = field(default_factory=dict)
+BOOST_MIN_CELLS = 12  # twice boosting.MIN_CELLS: fewer leave its cross-validation undefined
 
 
 def _load_boost():
@@ -71,6 +66,11 @@ def _choose(search: Search, cells: Cells, method: str) -> Candidate:
     """Best bias candidate, or the best ALS one when it beats bias by more than its noise."""
     bias = search.best("bias", cells)
     als = search.best("als", cells)
+    if method == "als" and als is None:
+        raise ConfigError(
+            "method 'als' has no rank to try: rows and columns hold a median of under 2 observed "
+            "cells; use --method auto or bias"
+        )
     if method == "bias" or als is None:
         return bias
     if method == "als":
@@ -157,6 +157,25 @@ def _fit_final(cells: Cells, chosen: Candidate | None, seed: int, progress: bool
     return model.bias, model
 
 
+def held_out_cells(observed: np.ndarray, seed: int = 0) -> int:
+    """How many observed cells cross-validation can hold out (every row and column keeps one)."""
+    search = plan_folds(Cells.from_matrix(np.asarray(observed, float)), seed)
+    return 0 if search is None else int((search.folds >= 0).sum())
+
+
+def _sparse(observed: np.ndarray, method: str, seed: int) -> Completion:
+    """The sparse-regime fit of ``method``, or a one-line refusal for ALS."""
+    held = held_out_cells(observed, seed)
+    if method == "als":
+        raise ConfigError(
+            f"method 'als' needs {MIN_HELD_TO_SWITCH} observed cells beyond one per row and column "
+            f"to choose its rank by cross-validation, this matrix has {held}; use --method auto or bias"
+        )
+    result = random_effects(observed) if method == "auto" else equal_shares(observed)
+    result.params["held_out_cells"] = held
+    return result
+
+
 def complete(
     observed: np.ndarray,
     method: str = "auto",
@@ -168,7 +187,17 @@ def complete(
     """Fill every NaN cell of ``observed`` (R, C); observed cells keep their values exactly."""
     observed = _check_inputs(observed, method)
     if method == "boost":
-        return _load_boost()(observed, row_features, col_features, seed)
+        boost = _load_boost()
+        n_cells = int(np.isfinite(observed).sum())
+        if n_cells < BOOST_MIN_CELLS:
+            raise ConfigError(
+                f"method 'boost' needs at least {BOOST_MIN_CELLS} observed cells to learn from, "
+                f"this matrix has {n_cells}; use --method auto or bias"
+            )
+        return boost(observed, row_features, col_features, seed)
+    if held_out_cells(observed, seed) < MIN_HELD_TO_SWITCH:
+        result = _sparse(observed, method, seed)
+        return _with_features(result, observed, method, seed, row_features, col_features)
     scaler, scaling = _choose_scaling(observed, seed)
     cells = Cells.from_matrix(scaler.transform(observed))
     chosen = _search(cells, method, seed, progress)
@@ -188,7 +217,8 @@ def _assemble(observed, scaler, cells, pred_z, oof, bias: BiasModel) -> Completi
     """Back-transform predictions, keep observed cells and attach the per-cell std."""
     known = np.isfinite(observed)
     mean = np.where(known, observed, scaler.inverse(pred_z))
-    std = cell_std(cells, oof, bias) * scaler.scale[None, :]
+    std_z = cell_std(cells, oof, bias)
+    std = std_z * calibration_factor(std_z, cells, oof) * scaler.scale[None, :]
     std[known] = 0.0
     cv_rmse = np.nan
     if oof is not None:

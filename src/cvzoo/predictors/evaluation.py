@@ -11,8 +11,13 @@ from scipy.stats import spearmanr
 
 from cvzoo.errors import ConfigError
 from cvzoo.predictors.completion import complete
+from cvzoo.predictors.random_effects import equal_shares
 
+# global_mean: every hidden cell gets the mean of the kept ones; bias: the plain shared-scale row +
+# column ridge model (lambda = 1); als: ``complete --method als`` (refused where it cannot be tuned).
 BASE_METHODS = ("global_mean", "bias", "als", "auto")
+METRICS = ("nrmse", "spearman", "regret", "cover1", "cover2")
+Runner = Callable[[np.ndarray, int], tuple[np.ndarray | None, np.ndarray | None, str]]
 
 
 @dataclass
@@ -22,6 +27,8 @@ class Score:
     nrmse: float
     spearman: float
     regret: float
+    cover1: float = np.nan
+    cover2: float = np.nan
 
 
 def hide_cells(known: np.ndarray, frac: float, rng: np.random.Generator) -> np.ndarray:
@@ -74,22 +81,38 @@ def score_completion(full_z: np.ndarray, pred_z: np.ndarray, hidden: np.ndarray)
     return Score(nrmse, rho, float(np.mean(regrets)) if regrets else np.nan)
 
 
-def method_runners(
-    row_features: np.ndarray | None, col_features: np.ndarray | None
-) -> dict[str, Callable[[np.ndarray, int], tuple[np.ndarray, str]]]:
-    """Each method as ``run(observed, seed) -> (filled matrix, method actually used)``."""
+def coverage(truth: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[float, float]:
+    """Share of cells whose truth lies within 1 and within 2 predicted std of the mean."""
+    z = np.abs(truth - mean) / np.maximum(std, 1e-12)
+    return float(np.mean(z <= 1)), float(np.mean(z <= 2))
 
-    def global_mean(obs: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
-        return np.where(np.isfinite(obs), obs, np.nanmean(obs)), "global_mean"
 
-    def via(method: str):
-        def run(obs: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
-            result = complete(obs, method, seed, row_features, col_features)
-            return result.mean, result.method
+def method_runners(row_features: np.ndarray | None, col_features: np.ndarray | None) -> dict[str, Runner]:
+    """Each method as ``run(observed, seed) -> (filled, std or None, method used)``.
+
+    A method that refuses the observed cells (ALS without enough cells to tune it) returns
+    ``(None, None, "refused")`` and is left out of that run's scores.
+    """
+
+    def global_mean(obs: np.ndarray, seed: int):
+        return np.where(np.isfinite(obs), obs, np.nanmean(obs)), None, "global_mean"
+
+    def bias(obs: np.ndarray, seed: int):
+        fit = equal_shares(obs)
+        return fit.mean, fit.std, "bias"
+
+    def via(method: str) -> Runner:
+        def run(obs: np.ndarray, seed: int):
+            try:
+                result = complete(obs, method, seed, row_features, col_features)
+            except ConfigError:
+                return None, None, "refused"
+            return result.mean, result.std, result.method
 
         return run
 
-    runners = {"global_mean": global_mean} | {m: via(m) for m in BASE_METHODS[1:]}
+    runners: dict[str, Runner] = {"global_mean": global_mean, "bias": bias}
+    runners |= {m: via(m) for m in BASE_METHODS[2:]}
     if row_features is not None or col_features is not None:
         runners["boost"] = via("boost")
     return runners
@@ -116,11 +139,16 @@ def evaluate_completion(
         for seed in range(seeds):
             keep = hide_cells(known, frac, np.random.default_rng(seed))
             observed = np.where(keep, full, np.nan)
+            hidden = known & ~keep
             for name, run in runners.items():
                 start = time.perf_counter()
-                filled, used = run(observed, seed)
-                pred_z = ((-filled if lower_is_better else filled) - center) / scale
-                score = score_completion(full_z, pred_z, known & ~keep)
+                filled, std, used = run(observed, seed)
+                score = Score(np.nan, np.nan, np.nan)
+                if filled is not None:
+                    pred_z = ((-filled if lower_is_better else filled) - center) / scale
+                    score = score_completion(full_z, pred_z, hidden)
+                if std is not None and hidden.any():
+                    score.cover1, score.cover2 = coverage(full[hidden], filled[hidden], std[hidden])
                 runs[name].append((score, used, time.perf_counter() - start))
                 if tick is not None:
                     tick()
@@ -131,7 +159,7 @@ def evaluate_completion(
 def _summarise(name: str, frac: float, runs: list) -> dict:
     """Mean and std over seeds of each metric, plus how often each method was used."""
     out: dict = {"method": name, "frac": frac, "seeds": len(runs)}
-    for metric in ("nrmse", "spearman", "regret"):
+    for metric in METRICS:
         vals = np.array([getattr(score, metric) for score, _, _ in runs], dtype=float)
         ok = vals[np.isfinite(vals)]
         out[metric] = float(ok.mean()) if ok.size else None
@@ -148,12 +176,18 @@ def _cell(row: dict, metric: str) -> str:
     return "-" if mean is None else f"{mean:.3f} ± {std:.3f}"
 
 
+def _share(row: dict, metric: str) -> str:
+    """A coverage share as a percentage, or ``-`` for methods without a std."""
+    return "-" if row[metric] is None else f"{100 * row[metric]:.0f}%"
+
+
 def results_table(rows: list[dict], title: str = ""):
     """A rich Table: one line per method and fraction."""
     from rich.table import Table
 
     table = Table(title=title or None)
-    for name in ("frac", "method", "nRMSE ↓", "Spearman ↑", "top-1 regret ↓", "used", "s/fit"):
+    heads = ("frac", "method", "nRMSE ↓", "Spearman ↑", "top-1 regret ↓", "±1 std", "±2 std")
+    for name in (*heads, "used", "s/fit"):
         table.add_column(name, justify="left" if name in ("method", "used") else "right")
     previous = None
     for row in rows:
@@ -162,6 +196,7 @@ def results_table(rows: list[dict], title: str = ""):
         previous = row["frac"]
         used = ", ".join(f"{k}×{v}" for k, v in row["used"].items())
         table.add_row(f"{row['frac']:g}", row["method"], _cell(row, "nrmse"),
-                      _cell(row, "spearman"), _cell(row, "regret"), used,
+                      _cell(row, "spearman"), _cell(row, "regret"), _share(row, "cover1"),
+                      _share(row, "cover2"), used,
                       f"{row['seconds']:.2f}")  # fmt: skip
     return table

@@ -10,6 +10,8 @@ from cvzoo.predictors.bias import BiasModel, Cells
 
 SCALE_PRIOR_CELLS = 2.0
 RESID_PRIOR_CELLS = 5.0
+ONE_STD_SHARE = 0.6827  # share of a Gaussian within +-1 std
+MIN_CALIBRATION_CELLS = 20
 
 
 @dataclass
@@ -79,3 +81,18 @@ def cell_std(cells: Cells, oof: np.ndarray | None, bias: BiasModel) -> np.ndarra
         post = tau2 * sigma2 / (sigma2 + n * tau2)
         var = var + np.expand_dims(post, axis)
     return np.sqrt(var)
+
+
+def calibration_factor(std_z: np.ndarray, cells: Cells, oof: np.ndarray | None) -> float:
+    """Factor on ``std_z`` that puts 68.3% of the out-of-fold errors within +-1 std.
+
+    Matches the Gaussian share at one std on the cross-validation errors themselves, so the std is
+    right where it matters even when the errors are heavier-tailed than a Gaussian; 1 with fewer
+    than ``MIN_CALIBRATION_CELLS`` held-out cells.
+    """
+    if oof is None or np.isfinite(oof).sum() < MIN_CALIBRATION_CELLS:
+        return 1.0
+    held = np.isfinite(oof)
+    spread = np.maximum(std_z[cells.rows[held], cells.cols[held]], 1e-12)
+    z = np.abs(oof[held] - cells.values[held]) / spread
+    return float(max(np.quantile(z, ONE_STD_SHARE), 1e-6))

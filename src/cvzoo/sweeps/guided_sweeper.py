@@ -1,6 +1,6 @@
 """``hydra/sweeper=guided``: train a covering design, then the cells the predictors find promising.
 
-The strategy (design, acquisition, stopping, regret estimate) is ``cvzoo.predictors.guided``;
+The strategy (design, acquisition, stopping, regret estimate) is ``cvzoo.search.guided``;
 this module turns it into a Hydra ``Sweeper``: it parses the two swept axes, reads the results of
 earlier sweeps with the identical config, launches batches through whatever launcher is
 configured, and writes ``guided.json`` + ``matrix.{csv,md,png}`` into the sweep directory.
@@ -23,7 +23,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from cvzoo.predictors.guided import GuidedSearch
+from cvzoo.search.guided import GuidedSearch
+from cvzoo.search.knobs import GuidedKnobs
 from cvzoo.sweeps.guided_grid import (
     Cell,
     Grid,
@@ -53,27 +54,12 @@ def job_value(result: JobReturn) -> float | None:
 class GuidedSweeper(Sweeper):
     """Model-guided sweep over a backbone x head (any two swept keys) grid within a budget."""
 
-    def __init__(
-        self,
-        budget: float | int = 0.3,
-        stop_threshold: float = 0.05,
-        batch_size: int | None = None,
-        acquisition: str = "ei",
-        kappa: float = 2.0,
-        method: str = "auto",
-        init_share: float = 0.25,
-        full_design: bool = True,
-        use_earlier: bool = True,
-        meta_features: bool = True,
-        seed: int = 0,
-        params: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__()
-        self.options = {"acquisition": acquisition, "kappa": kappa, "method": method,
-                        "init_share": init_share, "full_design": full_design,
-                        "stop_threshold": stop_threshold}  # fmt: skip
-        self.budget, self.batch_size, self.use_earlier, self.seed = budget, batch_size, use_earlier, seed
-        self.params, self.meta_features = dict(params or {}), meta_features
+        knobs = GuidedKnobs.from_options(**options)  # the yaml's keys; defaults from GuidedKnobs
+        self.options = knobs.search_options()
+        self.budget, self.batch_size, self.use_earlier = knobs.budget, knobs.batch_size, knobs.use_earlier
+        self.seed, self.params, self.meta_features = knobs.seed, dict(knobs.params or {}), knobs.meta_features
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None

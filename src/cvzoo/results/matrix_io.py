@@ -91,14 +91,18 @@ def read_table(path: str | Path) -> LabeledMatrix:
     return LabeledMatrix(parse_numeric(cells, path), rows, cols, header[0])
 
 
-def check_coverage(
-    matrix: LabeledMatrix, path: str | Path, rows_ok: bool = False, cols_ok: bool = False
-) -> None:
-    """Raise DataError naming a row/column with no observed cell unless features cover it."""
+def empty_lines_warning(matrix: LabeledMatrix, rows_ok: bool = False, cols_ok: bool = False) -> str | None:
+    """One warning line naming the rows/columns with no observed cell, None when there are none.
+
+    Such lines are predicted from the other side's effects alone, with a wide std; side features
+    (``rows_ok``/``cols_ok``: given for that side) narrow the prediction, so they are not warned.
+    Raises DataError when no cell at all is observed.
+    """
     observed = np.isfinite(matrix.values)
     if not observed.any():
-        raise DataError(f"{path}: every cell is empty; observe at least one value")
-    for axis, labels, ok, what, other in (
+        raise DataError("every cell is empty; observe at least one value")
+    parts, flags = [], []
+    for axis, labels, ok, what, flag in (
         (1, matrix.rows, rows_ok, "row", "--row-features"),
         (0, matrix.cols, cols_ok, "column", "--col-features"),
     ):
@@ -106,16 +110,20 @@ def check_coverage(
         if empty.size and not ok:
             names = ", ".join(repr(labels[i]) for i in empty[:3])
             more = f" (and {empty.size - 3} more)" if empty.size > 3 else ""
-            raise DataError(
-                f"{path}: {what} {names}{more} has no observed value; fill one, drop the "
-                f"{what}, or pass {other} to predict it from side features"
-            )
+            parts.append(f"{what} {names}{more}")
+            flags.append(flag)
+    if not parts:
+        return None
+    return (f"{' and '.join(parts)} has no observed value: predicted from the "
+            f"{'column' if flags[0] == '--row-features' else 'row'} effects with a wide std; "
+            f"pass {' / '.join(flags)} to narrow it")  # fmt: skip
 
 
-def read_matrix(path: str | Path, rows_ok: bool = False, cols_ok: bool = False) -> LabeledMatrix:
-    """Read a quality matrix CSV and check every row/column has an observation."""
+def read_matrix(path: str | Path) -> LabeledMatrix:
+    """Read a quality matrix CSV; raise DataError when it holds no observed cell."""
     matrix = read_table(path)
-    check_coverage(matrix, path, rows_ok=rows_ok, cols_ok=cols_ok)
+    if not np.isfinite(matrix.values).any():
+        raise DataError(f"{path}: every cell is empty; observe at least one value")
     return matrix
 
 

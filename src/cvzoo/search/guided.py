@@ -2,7 +2,8 @@
 
 Shared by the offline simulator (``cvzoo simulate``) and the live Hydra sweeper. Cells are
 ``(row, col)`` index pairs; ``observed`` is an (R, C) float matrix with NaN for untrained cells.
-``GuidedSearch`` is the ask/tell driver; the scoring lives in ``cvzoo.predictors.acquisition``.
+``GuidedSearch`` is the ask/tell driver; the scoring lives in ``cvzoo.search.acquisition``, the
+covering design in ``cvzoo.search.design``, the quality model in ``cvzoo.predictors``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cvzoo.errors import ConfigError
-from cvzoo.predictors.acquisition import (
+from cvzoo.search.acquisition import (
     Cell,
     acquisition_scores,
     best_observed,
@@ -24,6 +25,8 @@ from cvzoo.predictors.acquisition import (
     select_batch,
     stop_probability,
 )
+from cvzoo.search.design import initial_design, resolve_budget
+from cvzoo.search.knobs import DEFAULTS
 
 __all__ = [
     "GuidedSearch",
@@ -38,93 +41,11 @@ __all__ = [
 CALIBRATION_PRIOR = 3.0
 
 
-def resolve_budget(budget: float | int, n_trainable: int) -> int:
-    """Turn a budget (a fraction in (0, 1] of the trainable cells, or an int >= 1) into runs."""
-    if isinstance(budget, bool) or not isinstance(budget, int | float | np.integer | np.floating):
-        raise ConfigError(f"budget={budget!r} is not a number; use a fraction like 0.3 or runs")
-    if isinstance(budget, int | np.integer):
-        runs = int(budget)
-    elif 0 < budget <= 1:
-        runs = max(1, round(float(budget) * n_trainable))
-    elif float(budget).is_integer():
-        runs = int(budget)
-    else:
-        runs = 0
-    if runs < 1:
-        raise ConfigError(
-            f"budget={budget!r} is invalid; use a fraction in (0, 1] of the grid or an integer "
-            "number of runs >= 1"
-        )
-    return min(runs, n_trainable)
-
-
-def _weighted_order(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Indices in random order, heavier ones earlier on average (Efraimidis-Spirakis keys)."""
-    keys = rng.exponential(size=weights.size) / np.maximum(weights, 1e-12)
-    return np.argsort(keys, kind="stable")
-
-
-def _least_used(candidates: np.ndarray, use: np.ndarray, rng: np.random.Generator) -> int:
-    """A random candidate among those used the fewest times so far."""
-    counts = use[candidates]
-    return int(rng.choice(candidates[counts == counts.min()]))
-
-
-def initial_design(
-    n_rows: int,
-    n_cols: int,
-    trainable_mask: np.ndarray | None,
-    rng: np.random.Generator,
-    trained: np.ndarray | None = None,
-) -> list[Cell]:
-    """A randomized Latin-style design covering every coverable row and column (~max(R, C) cells).
-
-    Rows come in random order, each paired with its least-used trainable column, so the first
-    min(R, C) cells already hit distinct columns; leftover columns then get their least-used row.
-    On a partly trainable grid, rows (then columns) with more trainable cells tend to come first
-    (they inform more candidates): the first cell is drawn exactly like a random-search pick, and
-    a design cut short by the budget samples the grid much like random search would. Rows and
-    columns that already hold a ``trained`` cell are skipped.
-    """
-    mask = np.ones((n_rows, n_cols), bool) if trainable_mask is None else trainable_mask.copy()
-    seen = np.zeros((n_rows, n_cols), bool) if trained is None else np.asarray(trained, bool)
-    mask &= ~seen
-    row_use, col_use = seen.sum(axis=1), seen.sum(axis=0)
-    row_weight, col_weight = mask.sum(axis=1), mask.sum(axis=0)
-    design: list[Cell] = []
-    for r in _weighted_order(row_weight, rng):
-        cols = np.flatnonzero(mask[r])
-        if cols.size and row_use[r] == 0:
-            c = _least_used(cols, col_use, rng)
-            design.append((int(r), c))
-            row_use[r] += 1
-            col_use[c] += 1
-    for c in _weighted_order(col_weight, rng):
-        rows = np.flatnonzero(mask[:, c])
-        if col_use[c] == 0 and rows.size:
-            r = _least_used(rows, row_use, rng)
-            design.append((r, int(c)))
-            row_use[r] += 1
-            col_use[c] += 1
-    return design
-
-
 def fit_completion(observed: np.ndarray, method: str = "auto", seed: int = 0, **features: Any):
-    """Fit the predictors the search acts on from the trained cells (NaN = untrained).
-
-    Matrix completion (``cvzoo.predictors.complete``); while too few cells are trained for its
-    cross-validation (and boosting did not fill rows/columns without a record from meta-features),
-    method ``auto`` uses the two-way random-effects posterior instead.
-    """
-    from cvzoo.predictors import random_effects as prior
+    """Fit the quality model the search acts on: exactly ``cvzoo complete`` on the trained cells."""
     from cvzoo.predictors.completion import complete
 
-    completion = complete(observed, method=method, seed=seed, **features)
-    cold_start = completion.params.get("cold_start") == "boost"
-    small = np.isfinite(observed).sum() <= prior.MAX_CELLS
-    if method == "auto" and small and not cold_start and not np.isfinite(completion.cv_rmse):
-        return prior.random_effects(observed)
-    return completion
+    return complete(observed, method=method, seed=seed, **features)
 
 
 def propose(
@@ -177,16 +98,16 @@ class GuidedSearch:
         trainable: np.ndarray | None = None,
         observed: np.ndarray | None = None,
         lower_is_better: bool = False,
-        method: str = "auto",
-        acquisition: str = "ei",
-        kappa: float = 2.0,
-        stop_threshold: float = 0.05,
-        init_share: float = 0.25,
-        full_design: bool = True,
+        method: str = DEFAULTS.method,
+        acquisition: str = DEFAULTS.acquisition,
+        kappa: float = DEFAULTS.kappa,
+        stop_threshold: float = DEFAULTS.stop_threshold,
+        init_share: float = DEFAULTS.init_share,
+        full_design: bool = DEFAULTS.full_design,
         max_refits: int | None = None,
         row_features: np.ndarray | None = None,
         col_features: np.ndarray | None = None,
-        seed: int = 0,
+        seed: int = DEFAULTS.seed,
         spent: int = 0,
     ) -> None:
         self.rows, self.cols = list(rows), list(cols)

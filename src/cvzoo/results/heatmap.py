@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvzoo.predictors.completion import Completion
+from cvzoo.predictors.fitted import Completion
 
 OBSERVED_CMAP = "Blues"
 PREDICTED_CMAP = "Oranges"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cvzoo.errors import DataError
-from cvzoo.predictors.guided import GuidedSearch, resolve_budget
+from cvzoo.search.guided import GuidedSearch, resolve_budget
 
 METRICS = ("regret", "p_within_1pct", "p_best")
 # Predictor fits per replay by default: 10, fewer on big grids where one fit takes seconds

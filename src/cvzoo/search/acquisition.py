@@ -20,7 +20,6 @@ ACQUISITIONS = ("ucb", "ei")
 # After a cell is picked for a batch, the std of its row and column is shrunk by this factor
 # (a cheap stand-in for refitting on the fantasy value), so one batch spreads over the grid.
 BATCH_SHRINK = 0.7
-RANDOM_EFFECTS = "random_effects"  # Completion.method of cvzoo.predictors.random_effects
 
 
 def oriented(values: np.ndarray, lower_is_better: bool) -> np.ndarray:
@@ -144,7 +143,7 @@ def search_std(completion: Any, observed: np.ndarray, std_scale: float = 1.0) ->
     when the search has seen its predictions miss by more than their std (see GuidedSearch).
     """
     std = np.asarray(completion.std, float)
-    if getattr(completion, "method", None) == RANDOM_EFFECTS:  # its std holds column offsets
+    if getattr(completion, "offsets_in_std", False):  # the model's std holds column offsets
         return std_scale * std
     extra = np.where(np.isfinite(observed), 0.0, column_offset_var(observed)[None, :])
     return std_scale * np.sqrt(std**2 + extra)

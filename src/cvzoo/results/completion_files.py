@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -10,8 +11,14 @@ import numpy as np
 
 from cvzoo.errors import DataError
 from cvzoo.predictors.completion import Completion, complete
-from cvzoo.predictors.heatmap import plot_completion
-from cvzoo.predictors.matrix_io import LabeledMatrix, read_features, read_matrix, write_matrix
+from cvzoo.results.heatmap import plot_completion
+from cvzoo.results.matrix_io import (
+    LabeledMatrix,
+    empty_lines_warning,
+    read_features,
+    read_matrix,
+    write_matrix,
+)
 
 
 def complete_csv(
@@ -24,9 +31,14 @@ def complete_csv(
     seed: int = 0,
     progress: bool = False,
 ) -> tuple[LabeledMatrix, Completion]:
-    """Complete the matrix in ``input_path`` and write the filled matrix (and std) as CSV."""
-    matrix = read_matrix(input_path, rows_ok=row_features is not None,
-                         cols_ok=col_features is not None)  # fmt: skip
+    """Complete the matrix in ``input_path`` and write the filled matrix (and std) as CSV.
+
+    Rows/columns without an observed cell are predicted too; one warning line names them.
+    """
+    matrix = read_matrix(input_path)
+    warning = empty_lines_warning(matrix, row_features is not None, col_features is not None)
+    if warning:
+        print(f"warning: {input_path}: {warning}", file=sys.stderr)
     rf = read_features(row_features, matrix.rows, "row") if row_features else None
     cf = read_features(col_features, matrix.cols, "column") if col_features else None
     comp = complete(matrix.values, method, seed, rf, cf, progress)

@@ -1,0 +1,1 @@
+"""Search over a quality grid: design, acquisition, the guided search and its offline simulator."""
