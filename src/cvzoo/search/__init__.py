@@ -1,0 +1,1 @@
+"""Search strategies over configurations: multi-fidelity (epochs) guided search and its replay."""
