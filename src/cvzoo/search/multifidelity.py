@@ -5,8 +5,9 @@ predicted final value with a variance (learned from the curves trained further),
 model (``factors``) pools those predictions over rows, columns and factor columns, so that
 configurations never trained get a prediction and noisy extrapolations are shrunk towards what
 similar configurations reached. The next epochs go to the configuration with the highest expected
-improvement of its final value over the best value seen, per epoch it still needs to reach the
-end; it is trained to its next rung only, and the choice is made again with what that showed.
+improvement of its final value over the incumbent's predicted final value (the incumbent being
+the configuration with the best value seen), per epoch it still needs to reach the end; it is
+trained to its next rung only, and the choice is made again with what that showed.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class EpochGuidedSearch:
         if not (epochs > 0).any():
             return int(self.rng.choice(open_)), self.rungs[0]
         mean, std = self.predict()
-        best = self.values[self.incumbent()][-1]
+        best = mean[self.incumbent()]  # the predicted final of the best configuration seen
         cost = np.maximum(self.max_epochs - epochs[open_], 1)
         score = log_expected_improvement(mean[open_], std[open_], best) - np.log(cost)
         pick = open_[np.flatnonzero(score == score.max())]

@@ -65,30 +65,46 @@ def rung_values(values: list[np.ndarray], complete: np.ndarray, rungs: list[int]
 
 def fit_steps(levels: np.ndarray, trained: np.ndarray, rungs: list[int]) -> list[Step]:
     """One map per step between rungs, from configurations trained past the step's start."""
-    steps = []
+    steps, gains, spread2 = [], [], 0.0
     for k in range(len(rungs) - 1):
         at_k = levels[:, k][np.isfinite(levels[:, k])]
-        spread2 = float(at_k.var()) if at_k.size > 1 else 0.0
+        if at_k.size >= MIN_REFERENCES or k == 0:  # else keep the spread of the rung below
+            spread2 = float(at_k.var()) if at_k.size > 1 else 0.0
         ref = np.isfinite(levels[:, k + 1]) & (trained > rungs[k])
         steps.append(fit_step(levels[ref, k], levels[ref, k + 1], spread2))
+        gains.append(levels[ref, k + 1] - levels[ref, k])
     fitted = [k for k, step in enumerate(steps) if step.n]
-    for k, step in enumerate(steps):  # an untaken step borrows the nearest fitted one
+    for k, step in enumerate(steps):  # an untaken step gains like the nearest fitted one
         if not step.n and fitted:
-            steps[k] = steps[min(fitted, key=lambda j: abs(j - k))]
+            g = gains[min(fitted, key=lambda j: abs(j - k))]
+            steps[k] = Step(float(g.mean()), 1.0, max(float(g.var(ddof=1)), 1e-12))
     return steps
+
+
+def chain(steps: list[Step], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance after applying ``steps`` in turn to values ``x`` (known exactly)."""
+    m, v = np.asarray(x, float), np.zeros(np.shape(x))
+    for step in steps:
+        nxt, noise = step.predict(m)
+        v = step.slope**2 * v + noise
+        m = nxt
+    return m, v
+
+
+def last_rung(levels: np.ndarray) -> np.ndarray:
+    """Index of the last rung each configuration has reached (-1: not started)."""
+    return np.where(np.isfinite(levels), np.arange(levels.shape[1]), -1).max(axis=1)
 
 
 def extrapolate(levels: np.ndarray, complete: np.ndarray, steps: list[Step]) -> tuple:
     """Mean and variance of every started configuration's final value (NaN: not started)."""
-    n, n_rungs = levels.shape
+    n = levels.shape[0]
     mean, var = np.full(n, np.nan), np.full(n, np.nan)
-    reached = np.where(np.isfinite(levels), np.arange(n_rungs), -1).max(axis=1)
-    for i in np.flatnonzero(reached >= 0):
-        m, v = np.array([levels[i, reached[i]]]), np.zeros(1)
-        if not complete[i]:
-            for step in steps[reached[i] :]:
-                nxt, noise = step.predict(m)
-                v = step.slope**2 * v + noise
-                m = nxt
-        mean[i], var[i] = m[0], v[0]
+    reached = last_rung(levels)
+    for k in np.unique(reached[reached >= 0]):
+        group = np.flatnonzero(reached == k)
+        x = levels[group, k]
+        done = complete[group]
+        m, v = chain(steps[k:], x)
+        mean[group], var[group] = np.where(done, x, m), np.where(done, 0.0, v)
     return mean, var
