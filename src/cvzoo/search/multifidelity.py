@@ -13,6 +13,7 @@ trained to its next rung only, and the choice is made again with what that showe
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from cvzoo.predictors.acquisition import log_expected_improvement
 from cvzoo.search.factors import FactorModel
@@ -56,13 +57,18 @@ class EpochGuidedSearch:
         self.values[i] = np.maximum.accumulate(np.asarray(values, float))
         self.complete[i] = bool(complete) or self.values[i].size >= self.max_epochs
 
-    def predict(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std of every configuration's final value (curve and factor model combined)."""
+    def predict(self, refit: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of every configuration's final value (curve and factor model combined).
+
+        ``refit`` re-chooses the factor model's variance shares (None: when the started
+        configurations have grown by REFIT_GROWTH since the last choice).
+        """
         epochs = self.epochs
         levels = rung_values(self.values, self.complete, self.rungs)
         mean, var = extrapolate(levels, self.complete, fit_steps(levels, epochs, self.rungs))
         started = np.flatnonzero(epochs > 0)
-        refit = started.size >= REFIT_GROWTH * self._fitted_at or started.size < 3
+        if refit is None:
+            refit = started.size >= REFIT_GROWTH * self._fitted_at or started.size < 3
         if refit:
             self._fitted_at = started.size
         post = self.model.fit(started, mean[started], var[started], refit=refit)
@@ -74,7 +80,7 @@ class EpochGuidedSearch:
         best = [v[-1] if v.size else -np.inf for v in self.values]
         return int(np.argmax(best)) if np.isfinite(max(best)) else None
 
-    def ask(self) -> tuple[int, int] | None:
+    def ask(self, refit: bool | None = None) -> tuple[int, int] | None:
         """The next (configuration, epoch to train it to); None when every curve has ended."""
         open_ = np.flatnonzero(~self.complete)
         if open_.size == 0:
@@ -82,7 +88,8 @@ class EpochGuidedSearch:
         epochs = self.epochs
         if not (epochs > 0).any():
             return int(self.rng.choice(open_)), self.rungs[0]
-        mean, std = self.predict()
+        with threadpool_limits(1, user_api="blas"):  # small solves: threads only add contention
+            mean, std = self.predict(refit)
         best = mean[self.incumbent()]  # the predicted final of the best configuration seen
         cost = np.maximum(self.max_epochs - epochs[open_], 1)
         score = log_expected_improvement(mean[open_], std[open_], best) - np.log(cost)
