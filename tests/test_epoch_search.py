@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,18 @@ def test_cli_reads_factor_columns_and_rejects_a_bad_budget(capsys: pytest.Captur
     assert "| PRT | guided |" in capsys.readouterr().out
     assert main([*args, "--budget", "1.5"]) == 2
     assert "--budget '1.5' is invalid" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_commands_of_the_multi_fidelity_guide_run_as_written(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Path(__file__).parents[1]
+    guide = (repo / "docs" / "guides" / "multi-fidelity.md").read_text()
+    block = guide.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line) for line in block.splitlines() if line.strip()]
+    assert commands and all(c[:2] == ["cvzoo", "simulate"] for c in commands)
+    monkeypatch.chdir(repo)
+    for command in commands:
+        assert main(command[1:]) == 0
+        assert "guided" in capsys.readouterr().out
