@@ -145,3 +145,26 @@ def test_the_commands_of_the_multi_fidelity_guide_run_as_written(
     for command in commands:
         assert main(command[1:]) == 0
         assert "guided" in capsys.readouterr().out
+
+
+def test_configurations_that_share_factor_levels_share_their_effect() -> None:
+    factors = np.array([[0, 0], [0, 0], [1, 1], [1, 1]])  # e.g. optimizer and learning-rate bin
+    model = FactorModel(np.zeros(4, int), np.arange(4), factors)
+    post = model.fit(np.array([0, 2]), np.array([9.0, 1.0]), np.zeros(2))
+    assert post.mean[1] > post.mean[3]  # like its factor-twin 0, not like 2
+
+
+def test_within_1pct_is_relative_to_the_best_value_for_negated_metrics_too() -> None:
+    from cvzoo.search.epoch_data import CurveSet
+
+    # minus perplexity: -10.05 is within 1% of the best -10, -11 is not
+    close = CurveSet("t", ["a", "b"], ["x"], np.array([0, 1]), np.array([0, 0]),
+                     [np.array([-10.0]), np.array([-10.05])])  # fmt: skip
+    far = CurveSet("t", ["a", "b"], ["x"], np.array([0, 1]), np.array([0, 0]),
+                   [np.array([-10.0]), np.array([-11.0])])  # fmt: skip
+    for curves in (close, far):
+        result = simulate_epochs([curves], [1], seeds=10, strategies=("random",))
+        regret = result["tasks"]["t"]["random"]["regret"][0]
+        within = result["tasks"]["t"]["random"]["p_within_1pct"][0]
+        assert regret > 0  # one epoch: random names the worse configuration in some seeds
+        assert within == 1.0 if curves is close else within < 1.0
