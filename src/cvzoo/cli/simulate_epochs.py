@@ -51,6 +51,11 @@ def _table(result: dict, seeds: int) -> str:
             regret = [f"{r:.3g} ± {s:.2g}" for r, s in zip(m["regret"], m["regret_sd"])]
             share = [f"{p:.2f}" for p in m["p_within_1pct"]]
             lines.append("| " + " | ".join([task, name, *regret, *share]) + " |")
+    if len(result["tasks"]) > 1:
+        for name, m in result["mean"].items():
+            regret = [f"{r:.3g}" for r in m["regret"]]
+            share = [f"{p:.2f}" for p in m["p_within_1pct"]]
+            lines.append("| " + " | ".join(["mean of tasks", name, *regret, *share]) + " |")
     return "\n".join(lines) + f"\n\nmean ± sd over {seeds} seeds"
 
 
