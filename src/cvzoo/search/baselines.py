@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cvzoo.predictors.guided import GuidedSearch
+from cvzoo.predictors.simulate import default_refits
 from cvzoo.search.fidelity import FidelityConfig, Ledger
 
 # The one-epoch screen of top_k_after_1 takes at most this share of the budget.
@@ -88,9 +90,6 @@ def run_guided_full(
     Its run budget is the number of full-length runs the epoch budget pays for; runs that end
     early leave epochs over, which are handed back to it as further runs until it stops.
     """
-    from cvzoo.predictors.guided import GuidedSearch
-    from cvzoo.predictors.simulate import default_refits
-
     config = -np.ones(shape, int)
     config[rows, cols] = np.arange(rows.size)
     full = int(ledger.lengths.max())
