@@ -9,6 +9,7 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cvzoo.cli import simulate_epochs
 from cvzoo.errors import ConfigError
 from cvzoo.results.matrix_io import drop_columns, match_columns, read_table
 from cvzoo.search.knobs import DEFAULTS
@@ -38,7 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="replay the guided sweep vs random search on a complete matrix",
         description=__doc__.splitlines()[0] + " Empty cells are untrainable.",
     )
-    p.add_argument("full", metavar="FULL.csv", help="quality matrix (first column = row label)")
+    p.add_argument(
+        "full",
+        metavar="FULL.csv",
+        help="quality matrix (first column = row label); with --fidelity epoch: long curves",
+    )
+    simulate_epochs.add_arguments(p)
     p.add_argument(
         "--budget",
         nargs="+",
@@ -95,6 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the matrix, replay both strategies, print a table or one JSON object."""
+    if args.fidelity is not None:
+        return simulate_epochs.run(args)
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} must be >= 1")
     if not 0 < args.init_share <= 1:

@@ -1,1 +1,1 @@
-"""Search over a quality grid: design, acquisition, the guided search and its offline simulator."""
+"""Search over configurations: design, acquisition, guided search (runs or epochs), offline replay."""

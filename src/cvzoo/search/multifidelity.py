@@ -1,0 +1,98 @@
+"""Guided search paid in epochs: continue a configuration while its final value can beat the best.
+
+Each decision refits two models and combines them: ``transfer`` turns every partial curve into a
+predicted final value with a variance (learned from the curves trained further), and the factor
+model (``factors``) pools those predictions over rows, columns and factor columns, so that
+configurations never trained get a prediction and noisy extrapolations are shrunk towards what
+similar configurations reached. The next epochs go to the configuration with the highest expected
+improvement of its final value over the incumbent's predicted final value (the incumbent being
+the configuration with the best value seen), per epoch it still needs to reach the end; it is
+trained to its next rung only, and the choice is made again with what that showed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from cvzoo.search.acquisition import log_expected_improvement
+from cvzoo.search.factors import FactorModel
+from cvzoo.search.fidelity import FidelityConfig
+from cvzoo.search.transfer import extrapolate, fit_steps, rung_values
+
+# Refit the factor model's variance shares when the number of started configurations has grown
+# by this factor since the last refit (in between, only the posterior is recomputed).
+REFIT_GROWTH = 1.2
+
+
+class EpochGuidedSearch:
+    """Ask/tell driver over configurations trained in stages (values: higher is better)."""
+
+    def __init__(
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        max_epochs: int,
+        factors: np.ndarray | None = None,
+        fidelity: FidelityConfig | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.rungs = (fidelity or FidelityConfig()).rungs(int(max_epochs))
+        self.max_epochs = int(max_epochs)
+        n = len(rows)
+        self.values: list[np.ndarray] = [np.zeros(0) for _ in range(n)]
+        self.complete = np.zeros(n, bool)
+        self.model = FactorModel(np.asarray(rows), np.asarray(cols), factors)
+        self.rng = np.random.default_rng(seed)
+        self._fitted_at = 0
+        self.prediction: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """Epochs each configuration has been trained for."""
+        return np.array([v.size for v in self.values])
+
+    def tell(self, i: int, values: np.ndarray, complete: bool) -> None:
+        """Record configuration ``i``'s curve so far (best-so-far values) and whether it ended."""
+        self.values[i] = np.maximum.accumulate(np.asarray(values, float))
+        self.complete[i] = bool(complete) or self.values[i].size >= self.max_epochs
+
+    def predict(self, refit: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of every configuration's final value (curve and factor model combined).
+
+        ``refit`` re-chooses the factor model's variance shares (None: when the started
+        configurations have grown by REFIT_GROWTH since the last choice).
+        """
+        epochs = self.epochs
+        levels = rung_values(self.values, self.complete, self.rungs)
+        mean, var = extrapolate(levels, self.complete, fit_steps(levels, epochs, self.rungs))
+        started = np.flatnonzero(epochs > 0)
+        if refit is None:
+            refit = started.size >= REFIT_GROWTH * self._fitted_at or started.size < 3
+        if refit:
+            self._fitted_at = started.size
+        post = self.model.fit(started, mean[started], var[started], refit=refit)
+        self.prediction = (post.mean, post.std)
+        return self.prediction
+
+    def incumbent(self) -> int | None:
+        """The configuration with the best value seen so far (None before any epoch)."""
+        best = [v[-1] if v.size else -np.inf for v in self.values]
+        return int(np.argmax(best)) if np.isfinite(max(best)) else None
+
+    def ask(self, refit: bool | None = None) -> tuple[int, int] | None:
+        """The next (configuration, epoch to train it to); None when every curve has ended."""
+        open_ = np.flatnonzero(~self.complete)
+        if open_.size == 0:
+            return None
+        epochs = self.epochs
+        if not (epochs > 0).any():
+            return int(self.rng.choice(open_)), self.rungs[0]
+        with threadpool_limits(1, user_api="blas"):  # small solves: threads only add contention
+            mean, std = self.predict(refit)
+        best = mean[self.incumbent()]  # the predicted final of the best configuration seen
+        cost = np.maximum(self.max_epochs - epochs[open_], 1)
+        score = log_expected_improvement(mean[open_], std[open_], best) - np.log(cost)
+        pick = open_[np.flatnonzero(score == score.max())]
+        i = int(self.rng.choice(pick))
+        return i, next(r for r in self.rungs if r > epochs[i])
