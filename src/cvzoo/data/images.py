@@ -11,6 +11,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from cvzoo.data.cache_build import UnreadableFile
+from cvzoo.data.resize import draft_size, fit_image
 from cvzoo.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -23,12 +25,16 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+# What PIL raises for a file that is not a readable image.
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+
+
 def is_readable(path: Path) -> bool:
     """True when PIL can identify and verify the file as an image."""
     try:
         with Image.open(path) as img:
             img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except DECODE_ERRORS:
         return False
     return True
 
@@ -56,3 +62,27 @@ def decode_image(path: Path, size: int | None = None) -> Tensor:
             rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
         array = np.asarray(rgb, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def read_fitted(path: Path, size: int, mode: str, draft: bool = False) -> np.ndarray:
+    """Decode ``path`` as RGB into a uint8 ``(3, size, size)`` square (``resize`` mode ``mode``).
+
+    ``draft`` lets JPEGs decode at a reduced DCT scale that still covers ``size`` (much faster
+    for large photos); segmentation leaves it off so the image keeps its mask's exact geometry.
+    Raises ``UnreadableFile`` when the file cannot be decoded.
+    """
+    return fit_image(read_rgb(path, (size, mode) if draft else None), size, mode)
+
+
+def read_rgb(path: Path, draft: tuple[int, str] | None = None) -> Image.Image:
+    """Decode ``path`` as an RGB PIL image (JPEG at a reduced scale covering ``draft=(size, mode)``).
+
+    Raises ``UnreadableFile`` when the file cannot be decoded.
+    """
+    try:
+        with Image.open(path) as img:
+            if draft is not None and img.format == "JPEG":
+                img.draft("RGB", draft_size(*img.size, *draft))
+            return img.convert("RGB")
+    except DECODE_ERRORS as err:
+        raise UnreadableFile(str(path)) from err

@@ -1,0 +1,111 @@
+"""Square images without squashing: resized on the host to the cache size, on the device to the training size.
+
+Host side (decode): ``crop`` resizes the short side to ``size`` and keeps the centre square,
+``letterbox`` fits the long side and pads the rest (images with 0, masks with ``ignore_index``),
+``squash`` stretches to the square. Masks follow the same geometry with nearest sampling.
+Device side: ``center_fit`` turns a batch at the cache size into the training size
+deterministically (centre crop, then resize when the crop is larger than the training size).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+RESIZE_MODES = ("crop", "letterbox", "squash")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Where a ``width x height`` source lands in the square: ``x' = x * scale_x + offset_x``."""
+
+    scale_x: float
+    scale_y: float
+    offset_x: float
+    offset_y: float
+    size: int
+
+
+def plan_fit(width: int, height: int, size: int, mode: str) -> Fit:
+    """The geometry that brings a ``width x height`` image to ``size x size`` in ``mode``."""
+    if mode == "squash":
+        return Fit(size / width, size / height, 0.0, 0.0, size)
+    if mode == "crop":
+        scale = size / min(width, height)
+        return Fit(scale, scale, (size - width * scale) / 2, (size - height * scale) / 2, size)
+    if mode == "letterbox":
+        scale = size / max(width, height)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        return Fit(new_w / width, new_h / height, (size - new_w) // 2, (size - new_h) // 2, size)
+    raise ValueError(f"unknown resize mode {mode!r}; one of {RESIZE_MODES}")
+
+
+def fit_image(img: Image.Image, size: int, mode: str) -> np.ndarray:
+    """An RGB PIL image as a uint8 ``(3, size, size)`` array placed by ``plan_fit``."""
+    width, height = img.size
+    fit = plan_fit(width, height, size, mode)
+    if mode == "letterbox":
+        new_w, new_h = round(width * fit.scale_x), round(height * fit.scale_y)
+        canvas = Image.new("RGB", (size, size))
+        canvas.paste(
+            img.resize((new_w, new_h), Image.Resampling.BILINEAR), (int(fit.offset_x), int(fit.offset_y))
+        )
+        out = canvas
+    else:  # the source box that maps onto the square, resampled in one antialiased step
+        left, top = -fit.offset_x / fit.scale_x, -fit.offset_y / fit.scale_y
+        box = (left, top, left + size / fit.scale_x, top + size / fit.scale_y)
+        out = (
+            img.resize((size, size), Image.Resampling.BILINEAR, box=box)
+            if (width, height) != (size, size)
+            else img
+        )
+    return np.asarray(out, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def draft_size(width: int, height: int, size: int, mode: str) -> tuple[int, int]:
+    """The smallest ``(width, height)`` a JPEG may be decoded at (DCT scaling) without losing pixels."""
+    fit = plan_fit(width, height, size, mode)
+    return math.ceil(width * fit.scale_x), math.ceil(height * fit.scale_y)
+
+
+def fit_mask(mask: np.ndarray, size: int, mode: str, fill: int) -> np.ndarray:
+    """An ``(H, W)`` label map brought to ``size x size`` by ``plan_fit`` with nearest sampling."""
+    height, width = mask.shape
+    fit = plan_fit(width, height, size, mode)
+    centres = np.arange(size) + 0.5
+    cols = np.floor((centres - fit.offset_x) / fit.scale_x).astype(np.int64)
+    rows = np.floor((centres - fit.offset_y) / fit.scale_y).astype(np.int64)
+    inside = (rows[:, None] >= 0) & (rows[:, None] < height) & (cols[None, :] >= 0) & (cols[None, :] < width)
+    out = mask[np.clip(rows, 0, height - 1)[:, None], np.clip(cols, 0, width - 1)[None, :]]
+    return np.where(inside, out, np.asarray(fill, dtype=mask.dtype)) if not inside.all() else out
+
+
+def eval_crop_side(cached: int, size: int, crop_fraction: float) -> int:
+    """Side of the centre crop taken from a ``cached`` square for ``size`` evaluation."""
+    return min(cached, max(size, round(cached * crop_fraction)))
+
+
+def center_fit(
+    images: Tensor, masks: Tensor | None, size: int, crop_fraction: float
+) -> tuple[Tensor, Tensor | None]:
+    """A square batch at the cache size as ``size x size``: centre crop, then resize (masks nearest)."""
+    cached = images.shape[-1]
+    if images.shape[-2:] == (size, size):
+        return images, masks
+    side = eval_crop_side(cached, size, crop_fraction)
+    start = (cached - side) // 2
+    images = images[..., start : start + side, start : start + side]
+    if side != size:
+        images = F.interpolate(
+            images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
+    if masks is not None:
+        index = start + ((torch.arange(size, device=masks.device) + 0.5) * side / size).long()
+        masks = masks[:, index[:, None], index[None, :]]
+    return images, masks
