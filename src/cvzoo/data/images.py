@@ -80,9 +80,13 @@ def read_rgb(path: Path, draft: tuple[int, str] | None = None) -> Image.Image:
     Raises ``UnreadableFile`` when the file cannot be decoded.
     """
     try:
-        with Image.open(path) as img:
-            if draft is not None and img.format == "JPEG":
-                img.draft("RGB", draft_size(*img.size, *draft))
-            return img.convert("RGB")
+        img = Image.open(path)
+        if draft is not None and img.format == "JPEG":
+            img.draft("RGB", draft_size(*img.size, *draft))
+        img.load()  # single-frame files close themselves once loaded
     except DECODE_ERRORS as err:
         raise UnreadableFile(str(path)) from err
+    if img.mode == "RGB":  # handed over as decoded (``convert`` would copy it)
+        return img
+    with img:
+        return img.convert("RGB")

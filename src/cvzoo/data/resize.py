@@ -10,6 +10,7 @@ deterministically (centre crop, then resize when the crop is larger than the tra
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,9 +37,10 @@ def plan_fit(width: int, height: int, size: int, mode: str) -> Fit:
     """The geometry that brings a ``width x height`` image to ``size x size`` in ``mode``."""
     if mode == "squash":
         return Fit(size / width, size / height, 0.0, 0.0, size)
-    if mode == "crop":
-        scale = size / min(width, height)
-        return Fit(scale, scale, (size - width * scale) / 2, (size - height * scale) / 2, size)
+    if mode == "crop":  # the centre square (whole pixels), scaled to the output
+        side = min(width, height)
+        scale = size / side
+        return Fit(scale, scale, -((width - side) // 2) * scale, -((height - side) // 2) * scale, size)
     if mode == "letterbox":
         scale = size / max(width, height)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
@@ -46,26 +48,34 @@ def plan_fit(width: int, height: int, size: int, mode: str) -> Fit:
     raise ValueError(f"unknown resize mode {mode!r}; one of {RESIZE_MODES}")
 
 
+def _resize_uint8(chw: Tensor, height: int, width: int) -> Tensor:
+    """A uint8 ``(3, H, W)`` tensor resized with antialiased bilinear (torch's fast uint8 path)."""
+    if tuple(chw.shape[1:]) == (height, width):
+        return chw
+    batch = chw[None].contiguous(memory_format=torch.channels_last)
+    out = F.interpolate(batch, (height, width), mode="bilinear", antialias=True, align_corners=False)
+    return out[0]
+
+
 def fit_image(img: Image.Image, size: int, mode: str) -> np.ndarray:
     """An RGB PIL image as a uint8 ``(3, size, size)`` array placed by ``plan_fit``."""
     width, height = img.size
     fit = plan_fit(width, height, size, mode)
+    with warnings.catch_warnings():  # read-only view: nothing below writes into it
+        warnings.simplefilter("ignore", UserWarning)
+        chw = torch.from_numpy(np.asarray(img, dtype=np.uint8)).permute(2, 0, 1)
     if mode == "letterbox":
         new_w, new_h = round(width * fit.scale_x), round(height * fit.scale_y)
-        canvas = Image.new("RGB", (size, size))
-        canvas.paste(
-            img.resize((new_w, new_h), Image.Resampling.BILINEAR), (int(fit.offset_x), int(fit.offset_y))
-        )
-        out = canvas
-    else:  # the source box that maps onto the square, resampled in one antialiased step
-        left, top = -fit.offset_x / fit.scale_x, -fit.offset_y / fit.scale_y
-        box = (left, top, left + size / fit.scale_x, top + size / fit.scale_y)
-        out = (
-            img.resize((size, size), Image.Resampling.BILINEAR, box=box)
-            if (width, height) != (size, size)
-            else img
-        )
-    return np.asarray(out, dtype=np.uint8).transpose(2, 0, 1).copy()
+        out = torch.zeros((3, size, size), dtype=torch.uint8)
+        left, top = int(fit.offset_x), int(fit.offset_y)
+        out[:, top : top + new_h, left : left + new_w] = _resize_uint8(chw, new_h, new_w)
+    elif mode == "crop":
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        out = _resize_uint8(chw[:, top : top + side, left : left + side], size, size)
+    else:
+        out = _resize_uint8(chw, size, size)
+    return out.contiguous().numpy()
 
 
 def draft_size(width: int, height: int, size: int, mode: str) -> tuple[int, int]:
