@@ -197,7 +197,7 @@ def run(st: Settings) -> list[Row]:
     )
     tv_core, first_core = tv / WORKERS, first / WORKERS
     backbone, batch = ("test_resnet", 8) if st.quick else ("resnet18", BATCH)
-    step = train_step_rate(st, dataset, backbone, batch, 1 if st.quick else 2)
+    step = train_step_rate(st, dataset, backbone, batch, 1)
     where = f"{count} JPEGs {WIDTH}x{HEIGHT}, {SIZE} px from a {CACHE_SIZE} px cache, batch {BATCH}"
     per_core = "img/s/core"
     rows = [
