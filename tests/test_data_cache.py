@@ -245,3 +245,21 @@ def test_shared_yaml_block_mirrors_the_settings_dataclass():
     defaults = FileDataSettings()
     assert set(block) == set(defaults.__dataclass_fields__)
     assert all(block[k] == getattr(defaults, k) for k in block if k != "cache_dir")
+
+
+@pytest.mark.parametrize("augmentation", ["none", "basic", "strong"])
+def test_the_module_brings_cached_squares_to_the_training_size(compose_cfg, augmentation):
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from cvzoo.module import CvzooModule
+
+    cfg = compose_cfg("backbone=test_resnet", "dataset.image_size=16", f"augmentation={augmentation}")
+    module = CvzooModule(OmegaConf.to_container(cfg, resolve=True), ["a", "b"])
+    batch = (torch.randint(0, 255, (4, 3, 20, 20), dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
+    for training in (True, False):
+        module._trainer = SimpleNamespace(training=training)
+        images, labels = module.on_after_batch_transfer(batch, 0)
+        assert images.shape == (4, 3, 16, 16) and images.dtype == torch.float32
+        assert torch.equal(labels, batch[1])

@@ -224,6 +224,8 @@ def open_cache(spec: CacheSpec, cache_dir: str | Path, workers: int = 0) -> tupl
                     final,
                     items.index["build_s"],
                 )
+    if state == "reused":
+        log.info("reading %s from the cache %s", spec.name, final)
     items = CachedItems(final)
     status = CacheStatus(
         state,
