@@ -263,3 +263,35 @@ def test_the_module_brings_cached_squares_to_the_training_size(compose_cfg, augm
         images, labels = module.on_after_batch_transfer(batch, 0)
         assert images.shape == (4, 3, 16, 16) and images.dtype == torch.float32
         assert torch.equal(labels, batch[1])
+
+
+class FakeCifar:
+    """Stands in for torchvision's CIFAR10: the same attributes, tiny random data, real batch files."""
+
+    classes = ("plane", "car")
+    base_folder = "cifar-10-batches-py"
+    train_list = (("data_batch_1", ""),)
+    test_list = (("test_batch", ""),)
+
+    def __init__(self, root: str, train: bool, download: bool) -> None:
+        self.root, self.train = root, train
+        count = 20 if train else 6
+        self.data = np.random.default_rng(count).integers(0, 255, (count, 8, 8, 3), dtype=np.uint8)
+        self.targets = [i % 2 for i in range(count)]
+        folder = Path(root) / self.base_folder
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, _ in self.train_list if train else self.test_list:
+            if not (folder / name).exists():  # rewriting it would change the cache key
+                (folder / name).write_bytes(self.data.tobytes())
+
+
+def test_cifar10_is_cached_at_the_cache_size(compose_cfg, monkeypatch):
+    import torchvision.datasets
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCifar)
+    cfg = compose_cfg("dataset=cifar10", "dataset.image_size=8", "dataset.cache_size=12").dataset
+    splits = build_splits(cfg)
+    image, label = splits.test[0]
+    assert image.shape == (3, 12, 12) and image.dtype == torch.uint8 and int(label) == 0
+    assert splits.extra["data_cache"]["state"] == "built" and splits.extra["data_cache"]["items"] == 26
+    assert build_splits(cfg).extra["data_cache"]["state"] == "reused"
