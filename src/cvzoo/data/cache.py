@@ -55,8 +55,8 @@ class CacheSpec:
     count: int
     decode: Callable[[int], Decoded]
     settings: Mapping[str, Any]
-    ragged: tuple[str, ...] = ()
-    size: int = 0
+    ragged: tuple[str, ...] = ()  # fields with a varying number of rows per item (e.g. boxes)
+    size: int = 0  # side of the cached square, shown in the folder name
 
 
 @dataclass
@@ -106,6 +106,12 @@ class CachedItems:
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "index": self.index, "count": self.count, "_files": {}, "_pid": -1}
 
+    def __del__(self) -> None:
+        if self._pid == os.getpid():
+            for opened in self._files.values():
+                if isinstance(opened[0], int):
+                    os.close(opened[0])
+
     def _open(self) -> dict[str, Any]:
         """Open the arrays once per process (DataLoader workers reopen after the fork)."""
         if self._pid != os.getpid():
@@ -127,9 +133,10 @@ class CachedItems:
         out: Decoded = {}
         for name in self.index["fields"]:
             fd, offset, shape, dtype = files[name]
-            nbytes = int(np.prod(shape)) * dtype.itemsize
-            data = os.pread(fd, nbytes, offset + index * nbytes)
-            out[name] = np.frombuffer(bytearray(data), dtype=dtype).reshape(shape)
+            array = np.empty(shape, dtype)
+            if os.preadv(fd, [memoryview(array).cast("B")], offset + index * array.nbytes) != array.nbytes:
+                raise DataError(f"the cache {self.path} is truncated ({name}.npy); delete that folder")
+            out[name] = array
         for name in self.index["ragged"]:
             flat, offsets = files[name]
             out[name] = flat[offsets[index] : offsets[index + 1]].copy()
