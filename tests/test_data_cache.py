@@ -219,6 +219,20 @@ def test_folder_seg_cache_keeps_ignore_and_finds_classes_without_rescanning(comp
         assert (mask[:1] == 255).all()  # letterbox padding of a 20x16 image is ignored
 
 
+def test_folder_seg_with_a_negative_ignore_index_counts_its_classes_from_the_cache(compose_cfg, tmp_path):
+    root = make_folder(tmp_path / "seg")
+    for path in (root / "masks").iterdir():
+        with Image.open(path) as img:
+            values = np.asarray(img).astype(np.int64)
+        Image.fromarray(np.where(values == 255, 0, values).astype(np.uint8)).save(path)
+    cfg = compose_cfg(
+        "dataset=folder_seg", f"dataset.root={root}", "dataset.image_size=8", "dataset.ignore_index=-1"
+    )
+    splits = build_splits(cfg.dataset)
+    assert splits.class_names == ["0", "1", "2"] and splits.ignore_index == -1
+    assert set(splits.train[0][1].unique().tolist()) == {0, 1, 2}
+
+
 def test_eval_fit_centre_crops_the_cached_square_to_the_training_size():
     images = torch.arange(16.0).reshape(1, 1, 4, 4).expand(1, 3, 4, 4)
     masks = torch.arange(16).reshape(1, 4, 4)

@@ -22,8 +22,6 @@ from cvzoo.errors import DataError
 
 log = logging.getLogger(__name__)
 Decoded = dict[str, np.ndarray]
-# Integer fields this small get the set of values they hold recorded (masks: the classes seen).
-MAX_VALUE_ITEMSIZE = 2
 
 
 class UnreadableFile(Exception):
@@ -89,7 +87,7 @@ class _WriteItems(Dataset):
                     ),
                 )
             os.pwrite(self._fd(name), array.tobytes(), spec["offset"] + index * array.nbytes)
-            if name != "image" and array.dtype.kind in "iu" and array.dtype.itemsize <= MAX_VALUE_ITEMSIZE:
+            if name != "image" and array.dtype.kind in "iu":  # masks: the values (classes) seen
                 values[name] = np.unique(array).tolist()
         return index, "ok", ({k: np.asarray(arrays[k]) for k in self.ragged}, values)
 
