@@ -199,6 +199,18 @@ def test_masks_are_nearest_resized_with_ignore_index_intact():
     assert (boxed[3:7, :5] == 0).all() and (boxed[3:7, 5:] == 1).all()
 
 
+@pytest.mark.parametrize("mode", ["crop", "letterbox", "squash"])
+def test_image_and_mask_keep_the_same_geometry(mode):
+    # An odd-sized 37x23 image whose left 17 columns are white; its mask marks the same columns.
+    mask = np.zeros((23, 37), dtype=np.uint8)
+    mask[:, :17] = 1
+    image = Image.fromarray(np.repeat(mask[..., None] * 255, 3, axis=2))
+    pixels, labels = fit_image(image, 64, mode)[0], fit_mask(mask, 64, mode, fill=255)
+    inside = labels != 255
+    agree = (pixels[inside] > 127) == (labels[inside] == 1)
+    assert agree.mean() > 0.97  # only the antialiased boundary column may differ
+
+
 def test_folder_seg_cache_keeps_ignore_and_finds_classes_without_rescanning(compose_cfg, tmp_path):
     root = make_folder(tmp_path / "seg")
     for cache in ("true", "false"):
