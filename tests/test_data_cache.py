@@ -321,3 +321,19 @@ def test_cifar10_is_cached_at_the_cache_size(compose_cfg, monkeypatch):
     assert image.shape == (3, 12, 12) and image.dtype == torch.uint8 and int(label) == 0
     assert splits.extra["data_cache"]["state"] == "built" and splits.extra["data_cache"]["items"] == 26
     assert build_splits(cfg).extra["data_cache"]["state"] == "reused"
+
+
+@pytest.mark.slow
+def test_the_second_run_reuses_the_cache_and_both_records_say_so(run_train, tmp_path):
+    import json
+
+    root = write_classes(tmp_path / "pets", per_class=10)
+    args = ("dataset=folder", f"dataset.root={root}", "dataset.cache_size=40", "augmentation=strong")
+    first, second = run_train(*args), run_train(*args)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr[-1500:]
+    records = sorted((tmp_path / "logs").rglob("result.json"))
+    logs = [(p.parent / "train.log").read_text() for p in records]
+    assert "decoded 20 items of folder into" in logs[0] and "reading folder from the cache" in logs[1]
+    caches = [json.loads(p.read_text())["data_cache"] for p in records]
+    assert sorted(c["state"] for c in caches) == ["built", "reused"]
+    assert caches[0]["paths"] == caches[1]["paths"] and all(c["bad_images"] == 0 for c in caches)
