@@ -255,10 +255,18 @@ def test_eval_fit_centre_crops_the_cached_square_to_the_training_size():
     assert resized.shape == (2, 3, 112, 112)
 
 
-def test_cache_size_below_the_training_size_is_a_config_error(compose_cfg, tmp_path):
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("dataset.cache_size=8", r"dataset.cache_size=8 is below dataset.image_size=16; use 16 or more"),
+        ("dataset.resize=stretch", r"dataset.resize='stretch' must be one of crop, letterbox, squash"),
+        ("dataset.on_bad_image=ignore", r"dataset.on_bad_image='ignore' must be one of fail, skip"),
+    ],
+)
+def test_bad_decode_settings_are_one_line_config_errors(compose_cfg, tmp_path, override, message):
     root = write_classes(tmp_path / "pets")
-    with pytest.raises(ConfigError, match=r"dataset.cache_size=8 is below dataset.image_size=16"):
-        folder_splits(compose_cfg, root, "dataset.cache_size=8")
+    with pytest.raises(ConfigError, match=message):
+        folder_splits(compose_cfg, root, override)
 
 
 def test_shared_yaml_block_mirrors_the_settings_dataclass():

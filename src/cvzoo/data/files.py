@@ -65,15 +65,13 @@ def decode_settings(cfg: Mapping[str, Any]) -> tuple[FileDataSettings, int]:
 
 def apply_bad_policy(bad: Mapping[int, str], count: int, policy: str) -> np.ndarray:
     """Indices of the readable items; unreadable ones raise (``fail``) or are dropped with a warning."""
-    if policy not in BAD_IMAGE_POLICIES:
-        raise DataError(f"dataset.on_bad_image={policy!r} must be one of {', '.join(BAD_IMAGE_POLICIES)}")
     if bad and policy == "fail":
-        first = bad[min(bad)]
         raise DataError(
-            f"cannot decode image {first} ({len(bad)} unreadable); remove it or set dataset.on_bad_image=skip"
+            f"cannot decode image {bad[min(bad)]} ({len(bad)} unreadable); "
+            "remove it or set dataset.on_bad_image=skip"
         )
-    for index in sorted(bad):
-        log.warning("skipping unreadable image %s", bad[index])
+    if bad:
+        log.warning("skipping %d unreadable image(s), the first %s", len(bad), bad[min(bad)])
     return np.asarray([i for i in range(count) if i not in bad], dtype=np.int64)
 
 
@@ -86,7 +84,6 @@ def open_items(
     with it, the build records unreadable items once and later jobs trust the index.
     """
     settings = FileDataSettings.from_config(cfg)
-    policy = settings.on_bad_image
     if settings.cache:
         items, status = open_cache(spec, settings.cache_dir, int(cfg.get("num_workers", 0) or 0))
         bad = items.bad
@@ -94,7 +91,7 @@ def open_items(
         bad = {i: str(p) for i, p in enumerate(item_files) if not is_readable(p)}
         items, status = DecodedItems(spec.decode, spec.count), CacheStatus("off", items=spec.count)
         status.bad_images = len(bad)
-    return items, apply_bad_policy(bad, spec.count, policy), status
+    return items, apply_bad_policy(bad, spec.count, settings.on_bad_image), status
 
 
 def merge_statuses(statuses: Sequence[CacheStatus]) -> dict[str, Any]:

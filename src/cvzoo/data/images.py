@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +11,7 @@ from torch import Tensor
 
 from cvzoo.data.cache_build import UnreadableFile
 from cvzoo.data.resize import draft_size, fit_image
-from cvzoo.errors import DataError
 
-log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 BAD_IMAGE_POLICIES = ("fail", "skip")
 
@@ -37,21 +33,6 @@ def is_readable(path: Path) -> bool:
     except DECODE_ERRORS:
         return False
     return True
-
-
-def keep_readable(paths: Iterable[Path], policy: str) -> list[Path]:
-    """Drop unreadable images (``skip``, with a warning) or raise naming the first (``fail``)."""
-    if policy not in BAD_IMAGE_POLICIES:
-        raise DataError(f"dataset.on_bad_image={policy!r} must be one of {', '.join(BAD_IMAGE_POLICIES)}")
-    kept = []
-    for path in paths:
-        if is_readable(path):
-            kept.append(path)
-        elif policy == "fail":
-            raise DataError(f"cannot decode image {path}; remove it or set dataset.on_bad_image=skip")
-        else:
-            log.warning("skipping unreadable image %s", path)
-    return kept
 
 
 def decode_image(path: Path, size: int | None = None) -> Tensor:
