@@ -234,6 +234,8 @@ def run(st: Settings) -> list[Row]:
     )
     rows += rss_rows(st, count)
     rows.append(gpu_row(st))
+    for name in ("cache", "cache-sweep", "cache-rss", "jpegs"):  # ~1 GB of scratch
+        shutil.rmtree(st.workdir / name, ignore_errors=True)
     return rows
 
 
