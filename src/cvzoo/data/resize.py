@@ -119,3 +119,24 @@ def center_fit(
         index = start + ((torch.arange(size, device=masks.device) + 0.5) * side / size).long()
         masks = masks[:, index[:, None], index[None, :]]
     return images, masks
+
+
+def plan_center_fit(fit: Fit, size: int, crop_fraction: float) -> Fit:
+    """``fit`` (source to the cached square) followed by ``center_fit`` to ``size``: source to model input."""
+    side = eval_crop_side(fit.size, size, crop_fraction)
+    start = (fit.size - side) // 2
+    k = size / side
+    return Fit(fit.scale_x * k, fit.scale_y * k, (fit.offset_x - start) * k, (fit.offset_y - start) * k, size)
+
+
+def unfit_mask(mask: np.ndarray, fit: Fit, width: int, height: int, fill: int) -> np.ndarray:
+    """A ``(S, S)`` label map on ``fit``'s square back on its ``width x height`` source (nearest).
+
+    Source pixels the square does not show (cropped away) get ``fill``; letterbox padding is dropped.
+    """
+    cols = np.floor((np.arange(width) + 0.5) * fit.scale_x + fit.offset_x).astype(np.int64)
+    rows = np.floor((np.arange(height) + 0.5) * fit.scale_y + fit.offset_y).astype(np.int64)
+    size = mask.shape[0]
+    inside = ((rows >= 0) & (rows < size))[:, None] & ((cols >= 0) & (cols < size))[None, :]
+    out = mask[np.clip(rows, 0, size - 1)[:, None], np.clip(cols, 0, size - 1)[None, :]]
+    return out if inside.all() else np.where(inside, out, np.asarray(fill, dtype=mask.dtype))
