@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import lightning as L
@@ -14,6 +15,7 @@ from PIL import Image
 from cvzoo.data import build_splits
 from cvzoo.data.images import read_rgb
 from cvzoo.data.resize import center_fit, fit_image, fit_mask
+from cvzoo.export.pipeline import ExportOptions, export_model
 from cvzoo.inference.checkpoint import load_checkpoint, save_checkpoint_from_config
 from cvzoo.inference.geometry import Geometry
 from cvzoo.inference.postprocess import softmax
@@ -151,3 +153,22 @@ def test_predicted_masks_land_on_the_pixels_they_were_predicted_for(resize: str)
     assert back.shape == source.shape and (back[covered] == source[covered]).all()
     expected_cols = {"crop": 16, "letterbox": 24, "squash": 24}[resize]  # the centre 32 of 40 px
     assert covered.sum(1).max() == expected_cols
+
+
+def test_the_exported_card_tells_a_client_the_crop_and_onnx_predicts_like_torch(tmp_path: Path) -> None:
+    val_paths = write_folder(tmp_path / "images")
+    ckpt = train_folder(tmp_path, "dataset.resize=crop", "dataset.cache_size=40", "dataset.eval_crop=0.8")
+    card = export_model(ExportOptions(ckpt=str(ckpt), dynamic=False, opencv=False, progress=False))
+    assert card["schema_version"] == 2 and card["input"]["size"] == [32, 32]
+    assert card["input"]["geometry"] == {
+        "resize": "crop", "cache_size": 40, "image_size": 32, "eval_crop": 0.8, "jpeg_draft": True,
+        "crop_size": 32,
+    }  # fmt: skip
+    assert "take the centre 32x32 crop" in card["input"]["preprocessing"]
+    parity = json.loads((ckpt.parents[1] / "export" / "parity.json").read_text())
+    assert parity["ok"] and parity["data"].startswith("6 validation images of folder")
+    by_torch = predict(ckpt, val_paths, tmp_path / "t", opts=QUIET)
+    by_onnx = predict(ckpt.parents[1] / "export" / "model.onnx", val_paths, tmp_path / "o", opts=QUIET)
+    np.testing.assert_allclose(
+        [float(r["score"]) for r in by_onnx.rows], [float(r["score"]) for r in by_torch.rows], atol=1e-5
+    )
