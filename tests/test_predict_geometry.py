@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import onnx
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -15,9 +16,11 @@ from PIL import Image
 from cvzoo.data import build_splits
 from cvzoo.data.images import read_rgb
 from cvzoo.data.resize import center_fit, fit_image, fit_mask
+from cvzoo.export.card import read_metadata
 from cvzoo.export.pipeline import ExportOptions, export_model
 from cvzoo.inference.checkpoint import load_checkpoint, save_checkpoint_from_config
 from cvzoo.inference.geometry import Geometry
+from cvzoo.inference.inputs import load_split
 from cvzoo.inference.postprocess import softmax
 from cvzoo.inference.predictor import TorchPredictor
 from cvzoo.inference.run import PredictOptions, predict
@@ -104,6 +107,11 @@ def test_predict_gives_the_validation_pass_probabilities(
     assert [r["label"] for r in answers.rows] == [names[i] for i in expected.argmax(1)]
     scores = np.array([float(r["score"]) for r in answers.rows])
     np.testing.assert_allclose(scores, expected.max(1), atol=1e-6 if exact else 5e-4)
+    # calibration and export parity read the split through the same fit
+    images, _ = load_split(load_checkpoint(ckpt)[1].cfg["dataset"], "val")
+    assert images.shape == (6, 32, 32, 3) and images.dtype == np.uint8
+    by_split = softmax(TorchPredictor(ckpt)(images)).max(1)
+    np.testing.assert_allclose(by_split, expected.max(1), atol=1e-6 if exact else 5e-4)
 
 
 def test_a_checkpoint_without_geometry_is_read_as_squash_and_still_predicts(tmp_path: Path) -> None:
@@ -165,10 +173,13 @@ def test_the_exported_card_tells_a_client_the_crop_and_onnx_predicts_like_torch(
         "crop_size": 32,
     }  # fmt: skip
     assert "take the centre 32x32 crop" in card["input"]["preprocessing"]
+    onnx_path = ckpt.parents[1] / "export" / "model.onnx"
+    facts = read_metadata({p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props})
+    assert facts["geometry"] == card["input"]["geometry"]  # a card-less client finds it in the file
     parity = json.loads((ckpt.parents[1] / "export" / "parity.json").read_text())
     assert parity["ok"] and parity["data"].startswith("6 validation images of folder")
     by_torch = predict(ckpt, val_paths, tmp_path / "t", opts=QUIET)
-    by_onnx = predict(ckpt.parents[1] / "export" / "model.onnx", val_paths, tmp_path / "o", opts=QUIET)
+    by_onnx = predict(onnx_path, val_paths, tmp_path / "o", opts=QUIET)
     np.testing.assert_allclose(
         [float(r["score"]) for r in by_onnx.rows], [float(r["score"]) for r in by_torch.rows], atol=1e-5
     )
