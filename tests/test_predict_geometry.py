@@ -183,3 +183,25 @@ def test_the_exported_card_tells_a_client_the_crop_and_onnx_predicts_like_torch(
     np.testing.assert_allclose(
         [float(r["score"]) for r in by_onnx.rows], [float(r["score"]) for r in by_torch.rows], atol=1e-5
     )
+
+
+def test_segmentation_masks_cover_the_original_image_and_mark_the_cropped_strips(tmp_path: Path) -> None:
+    root = tmp_path / "seg"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+        Image.fromarray(rng.integers(0, 3, (40, 60), dtype=np.uint8)).save(root / "masks" / f"{i}.png")
+    cfg = compose_train(
+        tmp_path, "backbone=test_resnet", "head=fpn", "dataset=folder_seg", f"dataset.root={root}",
+        "dataset.image_size=32", "dataset.cache_size=40", "dataset.eval_crop=0.8", "dataset.num_workers=0",
+    )  # fmt: skip
+    ckpt = save_checkpoint_from_config(OmegaConf.to_container(cfg, resolve=True), tmp_path / "seg.ckpt")
+    answers = predict(ckpt, root / "images" / "0.png", tmp_path / "out", opts=QUIET)
+    mask = np.asarray(Image.open(tmp_path / "out" / answers.rows[0]["mask"]))
+    # 60x40 -> centre 40x40 (columns 10..49) -> centre 32 of 40 px: columns 14..45, rows 4..35 seen
+    assert mask.shape == (40, 60)
+    seen = np.zeros_like(mask, dtype=bool)
+    seen[4:36, 14:46] = True
+    assert (mask[~seen] == 255).all() and (mask[seen] < 3).all()
