@@ -142,7 +142,8 @@ def test_an_old_card_without_geometry_means_squash() -> None:
     )
     assert Geometry.from_card(crop.to_dict(), 224) == crop and crop.crop_size == 224
     assert crop.describe().startswith(
-        "decode as RGB, resize the short side to 256 px keeping the aspect ratio and take the centre "
+        "decode as RGB (JPEGs may use a reduced DCT scale covering 256 px), resize the short side "
+        "to 256 px keeping the aspect ratio and take the centre "
         "256x256 (bilinear, antialiased); take the centre 224x224 crop; nothing else"
     )
     assert "resize it to 224x224" in Geometry("letterbox", 512, 224, 0.875).describe()

@@ -80,7 +80,9 @@ class Geometry:
             "with black (0), centred",
             "squash": f"resize to {c}x{c} ignoring the aspect ratio",
         }[self.resize]
-        steps = [f"decode as RGB, {first} (bilinear, antialiased)"]
+        draft = f" (JPEGs may use a reduced DCT scale covering {c} px)" if self.jpeg_draft else ""
+        decode = "decode as RGB" + draft
+        steps = [f"{decode}, {first} (bilinear, antialiased)"]
         if side != c:
             steps.append(f"take the centre {side}x{side} crop")
         if side != n:

@@ -16,6 +16,8 @@ from cvzoo.data.images import IMAGE_EXTENSIONS
 from cvzoo.errors import DataError
 from cvzoo.inference.geometry import Geometry
 
+_FIT_CHUNK = 256  # items fitted at a time by ``load_split``
+
 
 def _is_image(path: Path) -> bool:
     """True for a file with an image extension."""
@@ -86,9 +88,13 @@ def load_split(
     count = len(dataset) if limit is None else min(int(limit), len(dataset))
     if count == 0:
         raise DataError(f"the {split} split of dataset={dataset_cfg.get('name')} is empty")
-    items = [dataset[i] for i in range(count)]
-    squares = torch.stack([torch.as_tensor(image) for image, _ in items])
-    targets = torch.stack([torch.as_tensor(target) for _, target in items])
-    masks = targets if targets.ndim == 3 else None
-    images, masks = Geometry.of_dataset(dataset_cfg).fit_batch(squares, masks)
-    return images, (masks if masks is not None else targets).numpy()
+    geometry = Geometry.of_dataset(dataset_cfg)
+    images, targets = [], []
+    for start in range(0, count, _FIT_CHUNK):  # float copies at the cache size stay bounded
+        items = [dataset[i] for i in range(start, min(count, start + _FIT_CHUNK))]
+        target = torch.stack([torch.as_tensor(t) for _, t in items])
+        masks = target if target.ndim == 3 else None
+        fitted, masks = geometry.fit_batch(torch.stack([torch.as_tensor(x) for x, _ in items]), masks)
+        images.append(fitted)
+        targets.append((masks if masks is not None else target).numpy())
+    return np.concatenate(images), np.concatenate(targets)
