@@ -28,6 +28,7 @@ SECTIONS = {
     "4": "benchmarks.inference",
     "5": "benchmarks.predictors",
     "6": "benchmarks.gpu",
+    "7": "benchmarks.data_path",
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -48,3 +48,12 @@ def test_shapes_from_scratch_trains_each_model_and_prints_its_curve(monkeypatch,
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["resnet18_unet", "plain_unet"]
     assert all("val mIoU after images 16: " in line and line.endswith(" s)") for line in lines)
+
+
+def test_data_path_rss_child_reads_a_cache_and_reports_its_peak(tmp_path: Path) -> None:
+    from benchmarks.data_path import RandomImages, peak_rss_mib
+    from cvzoo.data.cache import CacheSpec, open_cache
+
+    spec = CacheSpec("rss", [], 4, RandomImages(), {"n": 4}, size=256)
+    _, status = open_cache(spec, tmp_path)
+    assert status.state == "built" and 50 < peak_rss_mib(str(status.path)) < 4096

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PIL import Image
 
 from cvzoo.errors import DataError, ModelError
 from cvzoo.export.pipeline import ExportOptions, export_model
+from cvzoo.inference.geometry import Geometry
 from cvzoo.inference.inputs import collect_inputs, load_batch
 from cvzoo.inference.run import PredictOptions, predict
 from tests.deploy_helpers import (
@@ -69,7 +71,10 @@ def test_uint8_images_fed_to_onnx_match_predict_py_with_torch(exported_run: Path
     assert "predicted 12 images, 1 unreadable skipped" in done.stdout
     assert "warning: skipped unreadable image" in done.stderr
     labels = {r["file"]: r["label"] for r in read_csv(tmp_path / "out" / "predictions.csv")}
-    batch = load_batch(paths, 48)  # what a client does: decode RGB, resize; nothing else
+    card = json.loads((exported_run / "export" / "model.json").read_text())
+    geometry = Geometry.from_card(card["input"]["geometry"], 48)  # what the card tells a client
+    assert geometry == Geometry.squash(48)  # digits live in memory at the training size
+    batch = load_batch(paths, geometry)
     session = ort.InferenceSession(
         str(exported_run / "export" / "model.onnx"), providers=["CPUExecutionProvider"]
     )

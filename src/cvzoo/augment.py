@@ -43,6 +43,11 @@ class BatchAugmentation(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
 
+    @property
+    def crops(self) -> bool:
+        """True when a block random-resized-crops (to the training size, from a larger cached square)."""
+        return any(crops_to_size(block) for block in self.blocks)
+
     def forward(self, images: Tensor, masks: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Return the augmented ``(images, masks)``."""
         for block in self.blocks:
@@ -98,9 +103,11 @@ class TransformBlock(nn.Module):
         geometric: list[tuple[str, str, dict[str, Any]]],
         photometric: list[nn.Module],
         ignore_index: int,
+        output_size: int | None = None,
     ) -> None:
         super().__init__()
         self.geometric_specs = geometric
+        self.output_size = output_size
         self.photometric = nn.ModuleList(photometric)
         self.ignore_index = ignore_index
         # One Kornia sequence per input size (RandomResizedCrop crops back to the input size).
@@ -112,7 +119,7 @@ class TransformBlock(nn.Module):
         if key not in self.geometric:
             import kornia.augmentation as K
 
-            size = (height, width)
+            size = (self.output_size,) * 2 if self.output_size else (height, width)
             steps = [_geometric(*spec, size) for spec in self.geometric_specs]
             self.geometric[key] = K.AugmentationSequential(*steps, data_keys=["input", "mask"])
         return self.geometric[key]
@@ -167,7 +174,15 @@ def _option_map(where: str, options: Any) -> Mapping[str, Any]:
     return options
 
 
-def build_transform_block(name: str, options: Any, ignore_index: int) -> TransformBlock:
+def crops_to_size(block: nn.Module) -> bool:
+    """True for a transform block holding ``resized_crop`` (it outputs the training size)."""
+    specs = getattr(block, "geometric_specs", [])
+    return any(class_name == "RandomResizedCrop" for _, class_name, _ in specs)
+
+
+def build_transform_block(
+    name: str, options: Any, ignore_index: int, output_size: int | None = None
+) -> TransformBlock:
     """A block of named Kornia transforms (``hflip``, ``affine``, ...); ``null`` disables one."""
     geometric, photometric = [], []
     for key, value in _option_map(f"augmentation.{name}", options).items():
@@ -184,10 +199,10 @@ def build_transform_block(name: str, options: Any, ignore_index: int) -> Transfo
             raise ConfigError(f"unknown transform {where}; {hint}")
     for spec in geometric:  # fail on a bad argument now, not at the first batch
         _geometric(*spec, (32, 32))
-    return TransformBlock(geometric, photometric, ignore_index)
+    return TransformBlock(geometric, photometric, ignore_index, output_size)
 
 
-def build_jpeg_block(name: str, options: Any, ignore_index: int) -> JpegBlock:
+def build_jpeg_block(name: str, options: Any, ignore_index: int, output_size: int | None = None) -> JpegBlock:
     """The ``jpeg`` block: ``quality`` (a number or a [low, high] range in 1..100) and ``p``."""
     options = _option_map(f"augmentation.{name}", options)
     unknown = [k for k in options if k not in JPEG_OPTIONS]
@@ -205,13 +220,17 @@ BLOCK_BUILDERS = {"jpeg": build_jpeg_block}
 
 
 def build_augmentation(
-    cfg: Mapping[str, Any] | None, task: str, ignore_index: int = 255
+    cfg: Mapping[str, Any] | None, task: str, ignore_index: int = 255, output_size: int | None = None
 ) -> BatchAugmentation | None:
-    """Build the configured blocks; None when the config selects no augmentation."""
+    """Build the configured blocks; None when the config selects no augmentation.
+
+    ``output_size`` is the training size ``resized_crop`` crops to (inputs may be a larger cached
+    square); without it crops keep the input size.
+    """
     if not cfg:
         return None
     blocks = []
     for name, options in cfg.items():
         builder = BLOCK_BUILDERS.get(str(name), build_transform_block)
-        blocks.append(builder(str(name), options, ignore_index))
+        blocks.append(builder(str(name), options, ignore_index, output_size))
     return BatchAugmentation(blocks)

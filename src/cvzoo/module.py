@@ -12,6 +12,7 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cvzoo.augment import build_augmentation
+from cvzoo.data.resize import center_fit
 from cvzoo.errors import DivergedError
 from cvzoo.models import build_model
 from cvzoo.optim import build_optimizer, build_scheduler
@@ -35,7 +36,12 @@ class CvzooModule(L.LightningModule):
             cfg["backbone"], cfg["head"], num_classes, data["mean"], data["std"]
         )
         self.criterion = self.task.loss(ignore_index, float(cfg.get("label_smoothing", 0.0)))
-        self.augment = build_augmentation(cfg.get("augmentation"), self.task.name, ignore_index)
+        # Items may arrive as a larger cached square; the device brings them to the training size.
+        self.image_size = int(data["image_size"])
+        self.eval_crop = float(data.get("eval_crop", 0.875))
+        self.augment = build_augmentation(
+            cfg.get("augmentation"), self.task.name, ignore_index, output_size=self.image_size
+        )
         self.metrics = torch.nn.ModuleDict(
             {
                 stage: self.task.metrics(num_classes, ignore_index).clone(prefix=f"{stage}/")
@@ -57,14 +63,16 @@ class CvzooModule(L.LightningModule):
         return self.model(images)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Scale uint8 images to [0, 1] on the device and augment training batches there."""
+        """Scale uint8 images to [0, 1] on the device, fit them to the training size, augment in training."""
         images, targets = batch
         images = images.float().div_(255.0)
-        if self.augment is not None and self.trainer is not None and self.trainer.training:
-            masks = targets if targets.ndim == 3 else None
+        masks = targets if targets.ndim == 3 else None
+        augment = self.augment is not None and self.trainer is not None and self.trainer.training
+        if not (augment and self.augment.crops):  # a resized_crop goes to the training size itself
+            images, masks = center_fit(images, masks, self.image_size, self.eval_crop)
+        if augment:
             images, masks = self.augment(images, masks)
-            targets = masks if masks is not None else targets
-        return images, targets
+        return images, (masks if masks is not None else targets)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """One optimization step; a non-finite loss stops the run as diverged."""

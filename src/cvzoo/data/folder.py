@@ -11,26 +11,39 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
-from cvzoo.data.images import decode_image, keep_readable, list_images
+from cvzoo.data.cache import CacheSpec, CacheStatus, Decoded
+from cvzoo.data.files import decode_settings, merge_statuses, open_items
+from cvzoo.data.images import list_images, read_fitted
 from cvzoo.data.splits import DatasetSplits, make_splits, stratified_subset
 from cvzoo.errors import DataError
 
 SPLIT_NAMES = ("train", "val", "test")
 
 
-class ImageFileDataset(Dataset):
-    """Labelled image files decoded on access to uint8 tensors at a fixed size."""
+class FolderDecode:
+    """Decode function of a list of image files: item ``i`` is ``paths[i]`` as a ``size`` square."""
 
-    def __init__(self, paths: Sequence[Path], labels: Sequence[int], size: int) -> None:
+    def __init__(self, paths: Sequence[Path], size: int, mode: str) -> None:
         self.paths = list(paths)
-        self.labels = np.asarray(labels, dtype=np.int64)
         self.size = size
+        self.mode = mode
+
+    def __call__(self, index: int) -> Decoded:
+        return {"image": read_fitted(self.paths[index], self.size, self.mode, draft=True)}
+
+
+class ImageFileDataset(Dataset):
+    """Labelled images, read from the decode cache (or decoded on access) as uint8 tensors."""
+
+    def __init__(self, items: Dataset, labels: Sequence[int]) -> None:
+        self.items = items
+        self.labels = np.asarray(labels, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        image = decode_image(self.paths[index], self.size)
+        image = torch.from_numpy(self.items[index]["image"])
         return image, torch.tensor(self.labels[index])
 
 
@@ -44,13 +57,13 @@ def check_root(root: Any, name: str) -> Path:
     return path
 
 
-def scan_classes(root: Path, policy: str) -> tuple[list[Path], list[int], list[str]]:
-    """List readable images under ``root/<class>/`` with their class indices and class names."""
+def scan_classes(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    """List the images under ``root/<class>/`` with their class indices and class names."""
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     paths: list[Path] = []
     labels: list[int] = []
     for index, name in enumerate(classes):
-        found = keep_readable(list_images(root / name), policy)
+        found = list_images(root / name)
         paths += found
         labels += [index] * len(found)
     if not paths:
@@ -60,30 +73,52 @@ def scan_classes(root: Path, policy: str) -> tuple[list[Path], list[int], list[s
     return paths, labels, classes
 
 
+def labelled_dataset(
+    root: Path, cfg: Mapping[str, Any], statuses: list[CacheStatus]
+) -> tuple[ImageFileDataset, list[str]]:
+    """The images of ``root/<class>/`` (unreadable ones per ``on_bad_image``) via the decode cache."""
+    paths, labels, classes = scan_classes(root)
+    settings, size = decode_settings(cfg)
+    name = str(cfg.get("name", "folder"))
+    spec = CacheSpec(
+        name,
+        paths,
+        len(paths),
+        FolderDecode(paths, size, settings.resize),
+        {"size": size, "resize": settings.resize},
+        size=size,
+    )
+    items, kept, status = open_items(spec, cfg, paths)
+    statuses.append(status)
+    if len(kept) == 0:
+        raise DataError(f"dataset.root={root} holds no readable images; check the files")
+    dataset = ImageFileDataset(Subset(items, kept.tolist()), np.asarray(labels)[kept])
+    return dataset, classes
+
+
 def load(cfg: Mapping[str, Any]) -> DatasetSplits:
-    """Scan the tree (checking every image up front) and split it deterministically."""
+    """Scan the tree, decode it once into the cache (or check every image) and split it deterministically."""
     root = check_root(cfg.get("root"), str(cfg.get("name", "folder")))
-    policy = str(cfg.get("on_bad_image", "fail"))
-    size = int(cfg["image_size"])
+    statuses: list[CacheStatus] = []
     if (root / "train").is_dir():
-        return _load_presplit(root, cfg, policy, size)
-    paths, labels, classes = scan_classes(root, policy)
-    dataset = ImageFileDataset(paths, labels, size)
-    train, val, test = make_splits(dataset, dataset.labels, cfg)
-    return DatasetSplits(train, val, test, class_names=classes, task="classification")
+        splits = _load_presplit(root, cfg, statuses)
+    else:
+        dataset, classes = labelled_dataset(root, cfg, statuses)
+        train, val, test = make_splits(dataset, dataset.labels, cfg)
+        splits = DatasetSplits(train, val, test, class_names=classes, task="classification")
+    splits.extra["data_cache"] = merge_statuses(statuses)
+    return splits
 
 
-def _load_presplit(root: Path, cfg: Mapping[str, Any], policy: str, size: int) -> DatasetSplits:
+def _load_presplit(root: Path, cfg: Mapping[str, Any], statuses: list[CacheStatus]) -> DatasetSplits:
     """Use ``root/train``, ``root/val`` and ``root/test`` as given (val/test carved if missing)."""
-    paths, labels, classes = scan_classes(root / "train", policy)
-    train_full = ImageFileDataset(paths, labels, size)
+    train_full, classes = labelled_dataset(root / "train", cfg, statuses)
     parts: dict[str, Dataset] = {}
     for split in ("val", "test"):
         if (root / split).is_dir():
-            p, lab, names = scan_classes(root / split, policy)
+            parts[split], names = labelled_dataset(root / split, cfg, statuses)
             if names != classes:
                 raise DataError(f"{root / split} has classes {names}, train has {classes}; make them match")
-            parts[split] = ImageFileDataset(p, lab, size)
     if len(parts) == 2:
         seed = int(cfg.get("split_seed", 0))
         keep = stratified_subset(

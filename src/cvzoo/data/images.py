@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +9,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from cvzoo.errors import DataError
+from cvzoo.data.cache_build import UnreadableFile
+from cvzoo.data.resize import draft_size, fit_image
 
-log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 BAD_IMAGE_POLICIES = ("fail", "skip")
 
@@ -23,29 +21,18 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+# What PIL raises for a file that is not a readable image.
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+
+
 def is_readable(path: Path) -> bool:
     """True when PIL can identify and verify the file as an image."""
     try:
         with Image.open(path) as img:
             img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except DECODE_ERRORS:
         return False
     return True
-
-
-def keep_readable(paths: Iterable[Path], policy: str) -> list[Path]:
-    """Drop unreadable images (``skip``, with a warning) or raise naming the first (``fail``)."""
-    if policy not in BAD_IMAGE_POLICIES:
-        raise DataError(f"dataset.on_bad_image={policy!r} must be one of {', '.join(BAD_IMAGE_POLICIES)}")
-    kept = []
-    for path in paths:
-        if is_readable(path):
-            kept.append(path)
-        elif policy == "fail":
-            raise DataError(f"cannot decode image {path}; remove it or set dataset.on_bad_image=skip")
-        else:
-            log.warning("skipping unreadable image %s", path)
-    return kept
 
 
 def decode_image(path: Path, size: int | None = None) -> Tensor:
@@ -56,3 +43,31 @@ def decode_image(path: Path, size: int | None = None) -> Tensor:
             rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
         array = np.asarray(rgb, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def read_fitted(path: Path, size: int, mode: str, draft: bool = False) -> np.ndarray:
+    """Decode ``path`` as RGB into a uint8 ``(3, size, size)`` square (``resize`` mode ``mode``).
+
+    ``draft`` lets JPEGs decode at a reduced DCT scale that still covers ``size`` (much faster
+    for large photos); segmentation leaves it off so the image keeps its mask's exact geometry.
+    Raises ``UnreadableFile`` when the file cannot be decoded.
+    """
+    return fit_image(read_rgb(path, (size, mode) if draft else None), size, mode)
+
+
+def read_rgb(path: Path, draft: tuple[int, str] | None = None) -> Image.Image:
+    """Decode ``path`` as an RGB PIL image (JPEG at a reduced scale covering ``draft=(size, mode)``).
+
+    Raises ``UnreadableFile`` when the file cannot be decoded.
+    """
+    try:
+        img = Image.open(path)
+        if draft is not None and img.format == "JPEG":
+            img.draft("RGB", draft_size(*img.size, *draft))
+        img.load()  # single-frame files close themselves once loaded
+    except DECODE_ERRORS as err:
+        raise UnreadableFile(str(path)) from err
+    if img.mode == "RGB":  # handed over as decoded (``convert`` would copy it)
+        return img
+    with img:
+        return img.convert("RGB")

@@ -15,10 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
-from cvzoo.data.images import decode_image
-from cvzoo.data.masks import read_mask, resize_mask
+from cvzoo.data.cache import CacheSpec, Decoded
+from cvzoo.data.files import decode_settings, merge_statuses, open_items
+from cvzoo.data.images import read_rgb
+from cvzoo.data.masks import read_mask
+from cvzoo.data.resize import fit_image, fit_mask
 from cvzoo.data.splits import DatasetSplits, make_splits
 from cvzoo.errors import ConfigError, DataError
 
@@ -38,21 +41,35 @@ def trimap_lookup(border: str, ignore_index: int) -> tuple[np.ndarray, list[str]
     return table, names
 
 
-class PetSegmentation(Dataset):
-    """Pet images and trimaps decoded on access, resized to ``size`` and mapped through ``table``."""
+class TrimapDecode:
+    """Decode function of pet image/trimap pairs: both as ``size`` squares, trimaps as raw uint8."""
 
-    def __init__(self, images: Sequence[Path], trimaps: Sequence[Path], size: int, table: np.ndarray) -> None:
+    def __init__(self, images: Sequence[Path], trimaps: Sequence[Path], size: int, mode: str) -> None:
         self.images, self.trimaps = list(images), list(trimaps)
-        self.size = size
+        self.size, self.mode = size, mode
+
+    def __call__(self, index: int) -> Decoded:
+        trimap = np.clip(read_mask(self.trimaps[index]), 0, 255).astype(np.uint8)
+        image = read_rgb(self.images[index])
+        return {
+            "image": fit_image(image, self.size, self.mode),
+            "trimap": fit_mask(trimap, self.size, self.mode, fill=0),  # 0 maps to ignore_index
+        }
+
+
+class PetSegmentation(Dataset):
+    """Pet images and trimaps from the decode cache, trimaps mapped through ``table`` to classes."""
+
+    def __init__(self, items: Dataset, table: np.ndarray) -> None:
+        self.items = items
         self.table = table
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        trimap = resize_mask(read_mask(self.trimaps[index]), self.size)
-        mask = self.table[np.clip(trimap, 0, 255)]
-        return decode_image(self.images[index], self.size), torch.from_numpy(mask)
+        item = self.items[index]
+        return torch.from_numpy(item["image"]), torch.from_numpy(self.table[item["trimap"]])
 
 
 def _download(root: Path, split: str) -> Any:
@@ -69,18 +86,30 @@ def _download(root: Path, split: str) -> Any:
 
 
 def load(cfg: Mapping[str, Any]) -> DatasetSplits:
-    """Load the trainval (train + val) and test splits as segmentation pairs."""
+    """Load the trainval (train + val) and test splits as segmentation pairs (decoded once, cached)."""
     root = Path(str(cfg["root"]))
     ignore_index = int(cfg.get("ignore_index", 255))
     table, names = trimap_lookup(str(cfg.get("border", "ignore")), ignore_index)
-    size = int(cfg["image_size"])
+    settings, size = decode_settings(cfg)
+    statuses = []
 
-    def as_dataset(split: str) -> PetSegmentation:
+    def as_dataset(split: str) -> Subset:
         # torchvision lists the files (``_images``/``_segs``); cvzoo decodes and resizes them.
         ds = _download(root, split)
-        return PetSegmentation(ds._images, ds._segs, size, table)
+        decode = TrimapDecode(ds._images, ds._segs, size, settings.resize)
+        key = {"size": size, "resize": settings.resize}
+        spec = CacheSpec(
+            f"oxford_pets-{split}", [*ds._images, *ds._segs], len(ds._images), decode, key, size=size
+        )
+        items, kept, status = open_items(spec, cfg, ds._images)
+        statuses.append(status)
+        return Subset(PetSegmentation(items, table), kept.tolist())
 
     trainval = as_dataset("trainval")
     train, val, _ = make_splits(trainval, None, {**cfg, "test_fraction": 0.0})
     test = as_dataset("test")
-    return DatasetSplits(train, val, test, class_names=names, task="segmentation", ignore_index=ignore_index)
+    splits = DatasetSplits(
+        train, val, test, class_names=names, task="segmentation", ignore_index=ignore_index
+    )
+    splits.extra["data_cache"] = merge_statuses(statuses)
+    return splits

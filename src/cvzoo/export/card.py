@@ -17,7 +17,8 @@ from cvzoo.inference.checkpoint import CheckpointMeta
 from cvzoo.results.record import _jsonable
 
 CARD_NAME = "model.json"
-CARD_SCHEMA_VERSION = 1
+# 2: ``input.geometry`` (resize before the graph); a card without it means squash to ``input.size``.
+CARD_SCHEMA_VERSION = 2
 META_PREFIX = "cvzoo."
 _VERSIONED = ("torch", "timm", "onnx", "onnxruntime", "onnxscript", "cvzoo")
 
@@ -45,6 +46,8 @@ def metadata_props(meta: CheckpointMeta, input_format: str, dynamic_hw: bool) ->
         "input_description": INPUT_FORMATS[input_format],
         "dynamic_hw": dynamic_hw,
         "ignore_index": meta.ignore_index,
+        "geometry": meta.geometry.to_dict(),
+        "preprocessing": meta.geometry.describe(),
         "normalization": "inside the graph: (x / 255 - mean) / std",
     }
     return {META_PREFIX + k: json.dumps(v) for k, v in values.items()}
@@ -95,7 +98,7 @@ def build_card(
     parity: Mapping[str, Any],
     reject: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """The card: task, classes, input contract, normalization, metrics, source config, parity, reject."""
+    """The card: task, classes, input contract (with geometry), normalization, metrics, source, reject."""
     size = meta.image_size
     input_format = str(export["input_format"])
     return {
@@ -112,7 +115,8 @@ def build_card(
             "dynamic_batch": True,
             "dynamic_hw": bool(export["dynamic_hw"]),
             "tested_sizes": export.get("tested_sizes", [size]),
-            "preprocessing": f"decode as RGB, resize to {size}x{size} (bilinear); nothing else",
+            "preprocessing": meta.geometry.describe(),
+            "geometry": meta.geometry.to_dict(),
         },
         "normalization": {"mean": meta.mean, "std": meta.std, "scale": 1 / 255, "inside_graph": True},
         "output": {

@@ -55,7 +55,7 @@ def torch_reference(wrapper: ImageInputModel) -> Runner:
 
 
 def validation_images(meta: CheckpointMeta, count: int) -> tuple[np.ndarray | None, str]:
-    """A real validation batch rebuilt from the checkpoint's dataset config, or why there is none."""
+    """A validation batch of the checkpoint's dataset, fitted as validation fits it, or why there is none."""
     name = meta.cfg["dataset"].get("name")
     try:
         images, _ = load_split(meta.cfg["dataset"], "val", limit=count)

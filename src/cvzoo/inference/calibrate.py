@@ -40,7 +40,7 @@ def image_confidence(predictor: TorchPredictor, spec: str, batch_size: int, prog
     confs = []
     with fit_progress(progress, "calibrating on images", len(chunks)) as tick:
         for chunk in chunks:
-            batch = load_batch(chunk, predictor.info.image_size)
+            batch = load_batch(chunk, predictor.info.geometry)
             if len(batch.paths):
                 confs.append(confidence(predictor(batch.images))[0].ravel())
             tick()

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from cvzoo.errors import ModelError
+from cvzoo.inference.geometry import Geometry
 from cvzoo.models import build_model
 from cvzoo.models.model import CvzooModel
 from cvzoo.results import RECORD_NAME, load_record
@@ -29,6 +30,7 @@ class CheckpointMeta:
     image_size: int
     mean: list[float]
     std: list[float]
+    geometry: Geometry
     ignore_index: int = 255
     checkpoint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -72,7 +74,7 @@ def _read(path: Path) -> Mapping[str, Any]:
 
 
 def meta_from_hparams(hparams: Mapping[str, Any], checkpoint: str = "") -> CheckpointMeta:
-    """Build the metadata from a CvzooModule's saved hyper-parameters."""
+    """Build the metadata from a CvzooModule's saved hyper-parameters (geometry: its dataset config)."""
     cfg = copy.deepcopy(dict(hparams["cfg"]))
     data = cfg["dataset"]
     return CheckpointMeta(
@@ -82,6 +84,7 @@ def meta_from_hparams(hparams: Mapping[str, Any], checkpoint: str = "") -> Check
         image_size=int(data["image_size"]),
         mean=[float(v) for v in data["mean"]],
         std=[float(v) for v in data["std"]],
+        geometry=Geometry.of_dataset(data),
         ignore_index=int(hparams.get("ignore_index", 255)),
         checkpoint=checkpoint,
     )

@@ -1,4 +1,4 @@
-"""Images to predict on: expand a file, folder or glob, and decode batches like training does."""
+"""Images to predict on: expand a file, folder or glob, and decode and fit batches like validation does."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import UnidentifiedImageError
+import torch
 
-from cvzoo.data.images import IMAGE_EXTENSIONS, decode_image
+from cvzoo.data.cache_build import UnreadableFile
+from cvzoo.data.images import IMAGE_EXTENSIONS
 from cvzoo.errors import DataError
+from cvzoo.inference.geometry import Geometry
 
-# What PIL raises for a file that is not a decodable image.
-DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+_FIT_CHUNK = 256  # items fitted at a time by ``load_split``
 
 
 def _is_image(path: Path) -> bool:
@@ -53,22 +54,21 @@ class ImageBatch:
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def to_nhwc(images: np.ndarray) -> np.ndarray:
-    """``(N, 3, H, W)`` uint8 (the datasets' layout) as contiguous ``(N, H, W, 3)``."""
-    return np.ascontiguousarray(np.asarray(images).transpose(0, 2, 3, 1))
-
-
-def load_batch(paths: Sequence[Path], size: int) -> ImageBatch:
-    """Decode ``paths`` as RGB resized to ``size`` (training's ``decode_image``); skip unreadable files."""
-    arrays, kept, failed = [], [], []
+def load_batch(paths: Sequence[Path], geometry: Geometry) -> ImageBatch:
+    """Decode ``paths`` as the datasets do and fit them as validation does; skip unreadable files."""
+    squares, kept, failed = [], [], []
     for path in paths:
         try:
-            arrays.append(decode_image(path, size).numpy())
-        except DECODE_ERRORS as err:
-            failed.append((path, f"{type(err).__name__}: {err}"))
+            squares.append(geometry.square(path))
+        except UnreadableFile as err:
+            cause = err.__cause__ or err
+            failed.append((path, f"{type(cause).__name__}: {cause}"))
             continue
         kept.append(path)
-    images = to_nhwc(np.stack(arrays)) if arrays else np.zeros((0, size, size, 3), np.uint8)
+    if not squares:
+        size = geometry.image_size
+        return ImageBatch(np.zeros((0, size, size, 3), np.uint8), kept, failed)
+    images, _ = geometry.fit_batch(torch.from_numpy(np.stack(squares)))
     return ImageBatch(images, kept, failed)
 
 
@@ -81,14 +81,20 @@ def batched(paths: Sequence[Path], batch_size: int) -> Iterator[list[Path]]:
 def load_split(
     dataset_cfg: Mapping[str, Any], split: str = "val", limit: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Images (uint8 NHWC) and targets of one split, rebuilt from a checkpoint's dataset config."""
+    """Images (uint8 NHWC at image_size) and targets of one split, fitted as validation fits them."""
     from cvzoo.data import build_splits
 
     dataset = getattr(build_splits(dataset_cfg), split)
     count = len(dataset) if limit is None else min(int(limit), len(dataset))
     if count == 0:
         raise DataError(f"the {split} split of dataset={dataset_cfg.get('name')} is empty")
-    items = [dataset[i] for i in range(count)]
-    images = np.stack([np.asarray(image) for image, _ in items])
-    targets = np.stack([np.asarray(target) for _, target in items])
-    return to_nhwc(images), targets
+    geometry = Geometry.of_dataset(dataset_cfg)
+    images, targets = [], []
+    for start in range(0, count, _FIT_CHUNK):  # float copies at the cache size stay bounded
+        items = [dataset[i] for i in range(start, min(count, start + _FIT_CHUNK))]
+        target = torch.stack([torch.as_tensor(t) for _, t in items])
+        masks = target if target.ndim == 3 else None
+        fitted, masks = geometry.fit_batch(torch.stack([torch.as_tensor(x) for x, _ in items]), masks)
+        images.append(fitted)
+        targets.append((masks if masks is not None else target).numpy())
+    return np.concatenate(images), np.concatenate(targets)

@@ -1,7 +1,7 @@
 """Predictors: one ``predictor(images) -> logits`` API over a torch checkpoint or an exported ONNX.
 
-Images are uint8 NHWC RGB batches at the model's input size (what ``load_batch`` returns), so the
-two backends are timed and compared on exactly the same input.
+Images are uint8 NHWC RGB batches at the model's input size (what ``load_batch`` returns with the
+predictor's ``info.geometry``), so the two backends are timed and compared on exactly the same input.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from cvzoo.errors import ConfigError, ModelError
 from cvzoo.export.card import read_card, read_metadata
 from cvzoo.export.wrapper import ImageInputModel, to_input_format
 from cvzoo.inference.checkpoint import CheckpointMeta, load_checkpoint
+from cvzoo.inference.geometry import Geometry
 
 BACKENDS = ("torch", "onnx")
 CALIBRATION_NAME = "calibration.json"
@@ -25,14 +26,19 @@ CALIBRATION_NAME = "calibration.json"
 
 @dataclass
 class PredictorInfo:
-    """What post-processing needs: task, classes, input size and the reject threshold."""
+    """What pre- and post-processing need: task, classes, input geometry and the reject threshold."""
 
     task: str
     class_names: list[str]
-    image_size: int
+    geometry: Geometry
     ignore_index: int = 255
     threshold: float | None = None
     source: str = ""
+
+    @property
+    def image_size(self) -> int:
+        """Side of the model input."""
+        return self.geometry.image_size
 
 
 def _threshold(reject: Mapping[str, Any] | None) -> float | None:
@@ -56,7 +62,7 @@ class TorchPredictor:
         self.info = PredictorInfo(
             meta.task,
             meta.class_names,
-            meta.image_size,
+            meta.geometry,
             meta.ignore_index,
             _threshold(load_calibration(meta.run_dir)),
             str(ckpt),
@@ -101,11 +107,13 @@ class OnnxPredictor:
                 f"{path} has neither a model.json next to it nor cvzoo metadata; export it with export.py"
             )
         self.card = card
-        self.input_format = str(card.get("input", {}).get("format") or facts.get("input_format", "uint8"))
+        given = card.get("input") or {}
+        self.input_format = str(given.get("format") or facts.get("input_format", "uint8"))
+        size = int(given.get("size", [facts.get("image_size")])[0])
         self.info = PredictorInfo(
             task=str(card.get("task") or facts["task"]),
             class_names=list(card.get("class_names") or facts["class_names"]),
-            image_size=int((card.get("input") or {}).get("size", [facts.get("image_size")])[0]),
+            geometry=Geometry.from_card(given.get("geometry") or facts.get("geometry"), size),
             ignore_index=int(card.get("ignore_index", facts.get("ignore_index", 255))),
             threshold=_threshold(card.get("reject")),
             source=str(path),

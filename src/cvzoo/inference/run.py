@@ -64,16 +64,20 @@ def _segmentation_rows(
     threshold: float | None,
     alpha: float,
 ) -> list[dict]:
-    """Write one mask and one overlay per image; return the CSV rows."""
+    """Write one mask and one overlay per image on its own pixels; return the CSV rows.
+
+    Pixels outside what the model saw (the crop's cut-off border) are ``ignore_index`` in the mask.
+    """
     info = predictor.info
     masks, conf = segment(logits, threshold, info.ignore_index)
     colours = palette(len(info.class_names))
     rows = []
     for path, name, mask, c in zip(batch.paths, names, masks, conf):
         with Image.open(path) as img:
-            size = img.size
+            width, height = img.size
         stem = Path(name).with_suffix(".png").as_posix()
-        full = save_mask(mask, size, out / "masks" / stem)
+        full = info.geometry.mask_to_source(mask, width, height, info.ignore_index)
+        save_mask(full, out / "masks" / stem)
         save_overlay(path, full, colours, alpha, out / "overlays" / stem)
         present = [info.class_names[i] for i in np.unique(mask) if i < len(info.class_names)]
         rows.append(
@@ -100,7 +104,7 @@ def predict_paths(
     chunks = list(batched(paths, opts.batch_size))
     with fit_progress(opts.progress, f"predicting {len(paths)} images", len(chunks)) as tick:
         for chunk in chunks:
-            batch = load_batch(chunk, info.image_size)
+            batch = load_batch(chunk, info.geometry)
             for path, reason in batch.failed:
                 print(f"warning: skipped unreadable image {path}: {reason}", file=sys.stderr)
             result.failed += batch.failed

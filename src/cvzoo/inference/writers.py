@@ -56,14 +56,12 @@ def palette(num_classes: int) -> np.ndarray:
     return np.concatenate([base, extra[len(base) :]])
 
 
-def save_mask(mask: np.ndarray, size: tuple[int, int], path: Path) -> np.ndarray:
-    """Resize an index mask to the image's ``(width, height)`` (nearest) and save it as PNG."""
+def save_mask(mask: np.ndarray, path: Path) -> None:
+    """Save an index mask (already on the image's pixels) as an 8-bit, or 16-bit when needed, PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "L" if mask.max(initial=0) < 256 else "I;16"
     dtype = np.uint8 if mode == "L" else np.uint16
-    image = Image.fromarray(mask.astype(dtype), mode=mode).resize(size, Image.Resampling.NEAREST)
-    image.save(path)
-    return np.asarray(image)
+    Image.fromarray(mask.astype(dtype), mode=mode).save(path)
 
 
 def save_overlay(source: Path, mask: np.ndarray, colours: np.ndarray, alpha: float, path: Path) -> None:

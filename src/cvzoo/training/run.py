@@ -87,6 +87,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None
         train_images=len(prepared.splits.train),
         class_names=prepared.splits.class_names,
         dataset_meta=dataset_meta(prepared.splits, cfg.dataset, Path(str(cfg.paths.data_dir)) / ".cache"),
+        data_cache=prepared.splits.extra.get("data_cache"),
     )
     start = time.perf_counter()
     try:
