@@ -1,0 +1,102 @@
+"""Compose the command line once before Hydra runs it: bad keys and unwritable dirs as one line.
+
+A sweep is composed at the first value of each swept axis (every option of a config group is
+checked by the group check); ``interval()`` and what cannot be expanded here is left to Hydra.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.types import Override
+from omegaconf import DictConfig
+
+from cvzoo.errors import ConfigError, os_error_line
+from cvzoo.training.overrides import (
+    group_options,
+    is_glob,
+    is_group,
+    parse_command_line,
+    selected_options,
+)
+
+_PLAIN = re.compile(r"^[\w./:@+-]*$")
+_SKIP_FLAGS = ("--hydra-help", "--info", "-i", "--shell-completion", "-sc")
+
+
+def _quoted(value: str) -> str:
+    """``value`` as Hydra reads it back (quoted unless it is a plain word or path)."""
+    return value if _PLAIN.match(value) else "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def first_point(config_dir: Path, overrides: Sequence[Override]) -> list[str]:
+    """The overrides of one sweep point: each swept axis at its first value (intervals dropped)."""
+    point = []
+    for override in overrides:
+        if not override.is_sweep_override():
+            point.append(override.input_line)
+            continue
+        if override.is_interval_sweep():
+            continue
+        if is_group(config_dir, override):
+            options = selected_options(override, group_options(config_dir, override.key_or_group))
+        else:
+            options = None if is_glob(override) else [str(v) for v in override.sweep_string_iterator()]
+        if options:
+            point.append(f"{override.get_key_element()}={_quoted(options[0])}")
+    return point
+
+
+def compose_point(config_dir: Path, overrides: Sequence[str], config_name: str) -> DictConfig:
+    """Compose ``config_name`` with ``overrides``; a Hydra or OmegaConf error becomes one ConfigError."""
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            return compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    except Exception as err:
+        text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise ConfigError(f"{text or type(err).__name__} (overrides: {' '.join(overrides)})") from err
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Raise unless ``path`` can be created and written (probed in its nearest existing folder)."""
+    probe_dir = path
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise ConfigError(f"{what}={path}: {probe_dir} is a file, not a folder; pick another directory")
+    try:
+        with tempfile.TemporaryFile(dir=probe_dir) as handle:
+            os.write(handle.fileno(), b"\0" * 4096)
+    except OSError as err:
+        raise ConfigError(f"{what}={path}: " + os_error_line(err)) from err
+
+
+def _output_dirs(cfg: DictConfig, multirun: bool) -> dict[str, Path]:
+    """The directories a run writes into, by the key that sets them."""
+    HydraConfig.instance().set_config(cfg)
+    run_key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    run_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
+    return {"paths.log_dir": Path(str(cfg.paths.log_dir)), run_key: Path(str(run_dir))}
+
+
+def check_composes(argv: Sequence[str], config_dir: Path, config_name: str = "train") -> None:
+    """Compose one point of the command line and probe its output folders; raise one ConfigError."""
+    if any(arg in _SKIP_FLAGS for arg in argv):
+        return
+    point = first_point(config_dir, parse_command_line(argv))
+    cfg = compose_point(config_dir, point, config_name)
+    if "paths" not in cfg:
+        return
+    multirun = any(arg in ("-m", "--multirun") for arg in argv)
+    try:
+        dirs = _output_dirs(cfg, multirun)
+    except Exception as err:
+        raise ConfigError(f"cannot resolve the output folders: {str(err).splitlines()[0]}") from err
+    for key, path in dirs.items():
+        check_writable(path, key)
