@@ -103,6 +103,13 @@ def with_override(argv: Sequence[str], item: str) -> list[str]:
     return [*argv[: last + 1], item, *argv[last + 1 :]]
 
 
+def check_command_line(argv: Sequence[str], config_dir: Path, config_name: str) -> None:
+    """The checks every Hydra entry point shares: modes, sweep forms, and one composition."""
+    check_modes(argv)
+    check_sweep_forms(argv)
+    check_composes(argv, config_dir, config_name)
+
+
 def fail_early(argv: Sequence[str], config_dir: Path) -> list[str]:
     """Check the command line before Hydra runs it; return it with the task's default dataset added.
 
