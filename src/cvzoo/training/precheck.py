@@ -84,13 +84,11 @@ def check_sweep_forms(argv: Sequence[str]) -> None:
             continue
         line = override.input_line
         if not multirun:
+            raise ConfigError(f"{line} is a sweep; add -m for one job per value, or quote it for one value")
+        if override.is_interval_sweep() and sweeper in _LISTING_SWEEPERS:
             raise ConfigError(
-                f"{line} is a sweep; add -m to run one job per value, or quote it for one value"
-            )
-        if override.is_interval_sweep() and sweeper == "basic":
-            raise ConfigError(
-                f"{line}: the basic sweeper cannot sample an interval; list the values "
-                f"({override.get_key_element()}=a,b,c) or use a sweeper that samples"
+                f"{line}: the {sweeper} sweeper cannot sample an interval; list the values instead, "
+                f"e.g. {override.get_key_element()}=a,b,c (or use a sweeper that samples)"
             )
 
 
