@@ -7,6 +7,7 @@ Each row of ``CASES`` is what a user might type: a program (``train.py``, ``expo
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cvzoo.cli import main
-from cvzoo.errors import EXIT_BAD_INPUT
+from cvzoo.errors import EXIT_BAD_INPUT, EXIT_FAILED, ConfigError, DivergedError, error_line
 from tests.deploy_helpers import untrained_checkpoint, write_digit_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,3 +170,21 @@ def test_a_listing_skips_a_corrupt_record_with_a_warning_naming_it(
     assert main(["results", broken["corrupt_records"]]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "records/run/result.json" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("err", "expected", "code"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "out/x.csv"), "no space left", EXIT_BAD_INPUT),
+        (PermissionError(errno.EACCES, "Permission denied", "out/x.csv"), "pick a writable", EXIT_BAD_INPUT),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory", "out/x.csv"), "is a file", EXIT_BAD_INPUT),
+        (ConfigError("head=x is unknown; pick head=linear"), "head=x", EXIT_BAD_INPUT),
+        (DivergedError("loss is nan at step 3; lower optimizer.lr"), "nan", EXIT_FAILED),
+        (KeyError("surprise"), "unexpected KeyError", EXIT_FAILED),
+    ],
+)
+def test_every_error_becomes_one_line_and_an_exit_code(err: Exception, expected: str, code: int) -> None:
+    line, exit_code = error_line(err)
+    assert expected in line and "\n" not in line and exit_code == code
+    if isinstance(err, OSError):
+        assert "out/x.csv" in line
