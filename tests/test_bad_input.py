@@ -39,12 +39,12 @@ SCRIPT_CASES = [
     ("export.py", ["ckpt={ckpt}", "opset=abc"], "opset='abc'"),
     ("export.py", ["ckpt={ckpt}", "format=tflite"], "tflite"),
     ("export.py", ["nokey=1"], "nokey"),
-    ("predict.py", [], "model"),
+    ("predict.py", [], "is required"),
     ("predict.py", ["model={empty_ckpt}", "inputs={images}"], "{empty_ckpt}"),
     ("predict.py", ["model={ckpt}", "inputs={missing}"], "{missing}"),
     ("predict.py", ["model={ckpt}", "inputs={images}", "topk=many"], "topk='many'"),
     ("predict.py", ["model={ckpt}", "inputs={images}", "out={file}/out"], "{file}"),
-    ("predict.py", ["model={ckpt}", "inputs={images}", "out={full_disk}"], "predictions.csv"),
+    ("predict.py", ["model={ckpt}", "inputs={images}", "out={full_disk}"], "{full_disk}"),
 ]
 
 CVZOO_CASES = [

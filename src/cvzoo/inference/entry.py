@@ -24,6 +24,8 @@ def run_entry(func: Callable[[Any], Any], cfg: Any) -> Any:
     except Exception as err:
         if debug_requested():
             raise
+        if isinstance(err, OSError) and err.filename is None and cfg.get("out") is not None:
+            err.filename = str(cfg.get("out"))  # a failed flush or close names no file: name the output
         line, code = error_line(err)
         print(f"error: {line}", file=sys.stderr)
         sys.exit(code)

@@ -121,6 +121,11 @@ def fail_early(argv: Sequence[str], config_dir: Path) -> list[str]:
         check_sweep_forms(argv)
         check_overrides(argv, config_dir)
         dataset = default_dataset_override(argv, config_dir)
+        if dataset:
+            print(
+                f"no dataset given: the heads' task trains on {dataset} (set dataset=... to choose)",
+                file=sys.stderr,
+            )
         argv = with_override(argv, dataset) if dataset else list(argv)
         check_composes(argv, config_dir)
     except CvzooError as err:
