@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +18,7 @@ from cvzoo.errors import EXIT_BAD_INPUT
 from cvzoo.tasks import TASKS
 from cvzoo.training.precheck import fail_early
 from cvzoo.training.task_defaults import heads_by_task
-from tests.conftest import CONFIG_DIR, FAST
+from tests.conftest import CONFIG_DIR, FAST, REPO
 
 # FAST without its backbone, for the forms that sweep the backbone themselves.
 TINY = tuple(arg for arg in FAST if not arg.startswith("backbone="))
@@ -165,3 +170,25 @@ def test_the_headline_command_trains_four_segmentation_runs(run_train: Callable,
         (b, h, "shapes", "ok") for b in ("resnet18", "vit_small_patch16_224") for h in ("fpn", "unet")
     ]
     assert list((tmp_path / "logs").rglob("matrix.csv"))
+
+
+def documented_commands() -> list[str]:
+    """The ``python train.py`` lines of the bash blocks in docs/guides/override-syntax.md."""
+    text = (REPO / "docs" / "guides" / "override-syntax.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.startswith("python train.py")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", documented_commands())
+def test_the_documented_commands_run_as_written(command: str, tmp_path: Path) -> None:
+    argv = shlex.split(command)
+    env = {**os.environ, "CVZOO_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *argv[2:]],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    if "--cfg" not in argv:
+        assert records(tmp_path / "logs") and all(r["status"] == "ok" for r in records(tmp_path / "logs"))

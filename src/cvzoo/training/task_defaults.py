@@ -65,6 +65,19 @@ def mismatch_message(config_dir: Path, head: str, dataset: str, task: str) -> st
     )
 
 
+def mixed_tasks_message(by_task: dict[str, list[str]]) -> str:
+    """One line for a sweep whose heads serve several tasks: one sweep per task, with its dataset."""
+    heads = ",".join(h for names in by_task.values() for h in names)
+    per_task = " and ".join(
+        f"head={','.join(names)} (dataset={TASKS[task].default_dataset if task in TASKS else '...'})"
+        for task, names in by_task.items()
+    )
+    return (
+        f"head={heads} mixes {' and '.join(by_task)} heads, which no dataset serves together; "
+        f"sweep them separately: {per_task}"
+    )
+
+
 @dataclass(frozen=True)
 class Job:
     """The head and dataset one point of the command line's sweep trains (dataset None: the default)."""
@@ -122,13 +135,16 @@ def default_dataset_override(argv: Sequence[str], config_dir: Path) -> str | Non
     open_jobs = [job for job in jobs if job.dataset is None]
     if not open_jobs:
         return None
-    tasks = sorted({head_tasks(config_dir, job.head)[0] for job in open_jobs})
-    if len(tasks) > 1:
-        heads = ",".join(dict.fromkeys(job.head for job in open_jobs))
-        raise ConfigError(
-            f"head={heads} mixes {' and '.join(tasks)} heads and no dataset is given; sweep the heads "
-            f"of one task, or give a dataset all of them serve (dataset=...)"
-        )
+    by_task: dict[str, list[str]] = {}
+    for job in open_jobs:
+        served = head_tasks(config_dir, job.head)
+        if served and job.head not in by_task.setdefault(served[0], []):
+            by_task[served[0]].append(job.head)
+    if len(by_task) != 1:
+        if not by_task:
+            return None
+        raise ConfigError(mixed_tasks_message(by_task))
+    tasks = list(by_task)
     default = TASKS[tasks[0]].default_dataset
     base = defaults_choice(config_dir, PRIMARY, "dataset")
     if default == base:
