@@ -1,7 +1,8 @@
-"""Compose the command line once before Hydra runs it: bad keys and unwritable dirs as one line.
+"""Compose the command line before Hydra runs it: bad keys and unwritable dirs as one line.
 
-A sweep is composed at the first value of each swept axis (every option of a config group is
-checked by the group check); ``interval()`` and what cannot be expanded here is left to Hydra.
+A sweep is composed at the first value of each swept axis, plus each other option of a swept
+experiment or of a swept group whose keys are also set (every option of a config group is checked
+by the group check); ``interval()`` and what cannot be expanded here is left to Hydra.
 """
 
 from __future__ import annotations
@@ -35,22 +36,45 @@ def _quoted(value: str) -> str:
     return value if _PLAIN.match(value) else "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def first_point(config_dir: Path, overrides: Sequence[Override]) -> list[str]:
-    """The overrides of one sweep point: each swept axis at its first value (intervals dropped)."""
-    point = []
-    for override in overrides:
+def _options(config_dir: Path, override: Override) -> list[str]:
+    """The values a sweep override expands to here ([] for what only Hydra expands)."""
+    if override.is_interval_sweep():
+        return []
+    if is_group(config_dir, override):
+        return selected_options(override, group_options(config_dir, override.key_or_group)) or []
+    return [] if is_glob(override) else [str(v) for v in override.sweep_string_iterator()]
+
+
+def _reshapes(config_dir: Path, override: Override, overrides: Sequence[Override]) -> bool:
+    """True when another option of this swept group may change which keys exist (experiments,
+    or a group whose keys the command line also sets, as ``dataset=a,b dataset.num_images=8``)."""
+    group = override.key_or_group
+    if not is_group(config_dir, override):
+        return False
+    return group == "experiment" or any(o.key_or_group.startswith(f"{group}.") for o in overrides)
+
+
+def sweep_points(config_dir: Path, overrides: Sequence[Override]) -> list[list[str]]:
+    """Sweep points worth composing: every axis at its first value, then each other option of the
+    groups that may reshape the config (intervals and what only Hydra expands are dropped)."""
+    fixed: list[str | None] = []
+    swept: dict[int, list[str]] = {}
+    for i, override in enumerate(overrides):
         if not override.is_sweep_override():
-            point.append(override.input_line)
+            fixed.append(override.input_line)
             continue
-        if override.is_interval_sweep():
-            continue
-        if is_group(config_dir, override):
-            options = selected_options(override, group_options(config_dir, override.key_or_group))
-        else:
-            options = None if is_glob(override) else [str(v) for v in override.sweep_string_iterator()]
-        if options:
-            point.append(f"{override.get_key_element()}={_quoted(options[0])}")
-    return point
+        options = _options(config_dir, override)
+        fixed.append(f"{override.get_key_element()}={_quoted(options[0])}" if options else None)
+        if len(options) > 1 and _reshapes(config_dir, override, overrides):
+            swept[i] = options[1:]
+    first = [item for item in fixed if item is not None]
+    points = [first]
+    for i, options in swept.items():
+        for option in options:
+            point = list(fixed)
+            point[i] = f"{overrides[i].get_key_element()}={_quoted(option)}"
+            points.append([item for item in point if item is not None])
+    return points
 
 
 def compose_point(config_dir: Path, overrides: Sequence[str], config_name: str) -> DictConfig:
@@ -89,8 +113,10 @@ def check_composes(argv: Sequence[str], config_dir: Path, config_name: str = "tr
     """Compose one point of the command line and probe its output folders; raise one ConfigError."""
     if any(arg in _SKIP_FLAGS for arg in argv):
         return
-    point = first_point(config_dir, parse_command_line(argv))
-    cfg = compose_point(config_dir, point, config_name)
+    points = sweep_points(config_dir, parse_command_line(argv))
+    for point in points[1:]:
+        compose_point(config_dir, point, config_name)
+    cfg = compose_point(config_dir, points[0], config_name)
     if "paths" not in cfg:
         return
     multirun = any(arg in ("-m", "--multirun") for arg in argv)
