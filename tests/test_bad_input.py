@@ -27,6 +27,7 @@ TINY = ("backbone=test_resnet", "dataset.fraction=0.1", "dataset.image_size=32",
 SCRIPT_CASES = [
     ("train.py", ["backbone=resnet1800"], "resnet1800"),
     ("train.py", ["trainer.max_epochz=1"], "trainer.max_epochz"),
+    ("train.py", ["trainer.max_epochs=abc"], "trainer.max_epochs='abc'"),
     ("train.py", ["-m", "--cfg", "job"], "--cfg"),
     ("train.py", ["head=fpn", "dataset=digits"], "dataset=digits"),
     ("train.py", ["paths.log_dir={file}/logs"], "{file}"),

@@ -45,6 +45,7 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture) -> str:
         ["-m", "hydra/sweeper=guided", "backbone=test_resnet,test_vit", "head=linear,mlp"],
         ["+tags=[a,b]", "++trainer.fast_dev_run=true", "~callbacks", "ckpt_path=null"],
         ["backbone='test_resnet'", "head=linear"],
+        ["trainer.devices=auto", "trainer.deterministic=warn", "optimizer.lr=1e-3"],
     ],
 )
 def test_every_hydra_form_passes_the_early_checks(argv: list[str], tmp_path: Path) -> None:
@@ -88,6 +89,8 @@ def test_an_experiment_keeps_its_own_dataset(tmp_path: Path) -> None:
         (["-m", "--cfg", "job"], "-m and --cfg"),
         (["backbone=[test_resnet"], "cannot parse"),
         (["trainer.max_epochz=1"], "trainer.max_epochz"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs='abc' must be a number"),
+        (["trainer.enable_progress_bar=yes"], "must be true or false"),
         (["-m", "experiment=glob(*,exclude=cifar*)", "dataset.num_images=40"], "experiment=smoke"),
     ],
 )

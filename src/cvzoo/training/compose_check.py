@@ -16,7 +16,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.types import Override
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.errors import ConfigError, os_error_line
 from cvzoo.training.overrides import (
@@ -29,6 +29,8 @@ from cvzoo.training.overrides import (
 
 _PLAIN = re.compile(r"^[\w./:@+-]*$")
 _SKIP_FLAGS = ("--hydra-help", "--info", "-i", "--shell-completion", "-sc")
+# Keys whose numeric or boolean default also takes a word (Lightning: devices=auto, deterministic=warn).
+_WORD_KEYS = ("trainer.devices", "trainer.deterministic")
 
 
 def _quoted(value: str) -> str:
@@ -109,11 +111,42 @@ def _output_dirs(cfg: DictConfig, multirun: bool) -> dict[str, Path]:
     return {"paths.log_dir": Path(str(cfg.paths.log_dir)), run_key: Path(str(run_dir))}
 
 
+def _type_error(key: str, value: object, default: object) -> str | None:
+    """Why ``value`` cannot replace the number or boolean ``default`` (None when it can)."""
+    if key in _WORD_KEYS or value is None:
+        return None
+    if isinstance(default, bool) and not isinstance(value, bool):
+        return f"{key}={value!r} must be true or false (default {str(default).lower()})"
+    if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
+        return f"{key}={value!r} must be a number (default {default})"
+    return None
+
+
+def check_value_types(config_dir: Path, overrides: Sequence[Override], config_name: str) -> None:
+    """Refuse a word where the config holds a number or a boolean (``trainer.max_epochs=abc``)."""
+    plain = [
+        o for o in overrides
+        if not o.is_sweep_override() and not o.is_delete() and not o.is_hydra_override()
+        and not is_group(config_dir, o) and "/" not in o.key_or_group
+    ]  # fmt: skip
+    if not plain:
+        return
+    groups = [o.input_line for o in overrides if is_group(config_dir, o) and not o.is_sweep_override()]
+    base = compose_point(config_dir, groups, config_name)
+    for override in plain:
+        default = OmegaConf.select(base, override.key_or_group, throw_on_resolution_failure=False)
+        problem = _type_error(override.key_or_group, override.value(), default)
+        if problem:
+            raise ConfigError(f"{problem}; fix it on the command line")
+
+
 def check_composes(argv: Sequence[str], config_dir: Path, config_name: str = "train") -> None:
     """Compose one point of the command line and probe its output folders; raise one ConfigError."""
     if any(arg in _SKIP_FLAGS for arg in argv):
         return
-    points = sweep_points(config_dir, parse_command_line(argv))
+    overrides = parse_command_line(argv)
+    points = sweep_points(config_dir, overrides)
+    check_value_types(config_dir, overrides, config_name)
     for point in points[1:]:
         compose_point(config_dir, point, config_name)
     cfg = compose_point(config_dir, points[0], config_name)
