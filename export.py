@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.errors import ConfigError
 from cvzoo.export.pipeline import FORMATS, ExportOptions, export_model
-from cvzoo.inference.entry import quote_commas, run_entry
+from cvzoo.inference.entry import check_entry_command_line, quote_commas, run_entry, typed
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -26,15 +26,15 @@ def options(cfg: DictConfig) -> ExportOptions:
         pick=cfg.pick,
         out=cfg.out,
         input_format=str(cfg.input),
-        opset=int(cfg.opset),
-        dynamic=bool(cfg.dynamic),
-        optimize=bool(cfg.optimize),
-        simplify=bool(cfg.simplify),
-        fp16=bool(cfg.fp16),
-        tensorrt=bool(cfg.trt) or cfg.format == "tensorrt",
-        opencv=bool(cfg.opencv),
+        opset=typed(cfg, "opset", int),
+        dynamic=typed(cfg, "dynamic", bool),
+        optimize=typed(cfg, "optimize", bool),
+        simplify=typed(cfg, "simplify", bool),
+        fp16=typed(cfg, "fp16", bool),
+        tensorrt=typed(cfg, "trt", bool) or cfg.format == "tensorrt",
+        opencv=typed(cfg, "opencv", bool),
         parity=parity,
-        progress=bool(cfg.progress),
+        progress=typed(cfg, "progress", bool),
     )
 
 
@@ -51,10 +51,11 @@ def export(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="export")
 def main(cfg: DictConfig) -> None:
-    """Compose the export config and run it (errors: one line, exit code 1)."""
+    """Compose the export config and run it (errors: one line, exit code 2 for bad input)."""
     run_entry(export, cfg)
 
 
 if __name__ == "__main__":
     sys.argv = [sys.argv[0], *quote_commas(sys.argv[1:], ("pick",))]
+    check_entry_command_line(sys.argv[1:], CONFIG_DIR, "export")
     main()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from cvzoo.inference.entry import run_entry
+from cvzoo.inference.entry import check_entry_command_line, run_entry, typed
 from cvzoo.inference.run import PredictOptions, predict
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -17,12 +18,12 @@ def run(cfg: DictConfig) -> int:
     """Predict, print a one-line summary, and return the number of images answered."""
     inputs = OmegaConf.to_container(cfg.inputs) if OmegaConf.is_list(cfg.inputs) else str(cfg.inputs)
     opts = PredictOptions(
-        batch_size=int(cfg.batch_size),
-        topk=int(cfg.topk),
-        reject=bool(cfg.reject),
-        threshold=None if cfg.threshold is None else float(cfg.threshold),
-        overlay_alpha=float(cfg.overlay_alpha),
-        progress=bool(cfg.progress),
+        batch_size=typed(cfg, "batch_size", int),
+        topk=typed(cfg, "topk", int),
+        reject=typed(cfg, "reject", bool),
+        threshold=typed(cfg, "threshold", float),
+        overlay_alpha=typed(cfg, "overlay_alpha", float),
+        progress=typed(cfg, "progress", bool),
     )
     result = predict(cfg.model, inputs, cfg.out, cfg.backend, str(cfg.device), opts)
     reject = (
@@ -37,9 +38,10 @@ def run(cfg: DictConfig) -> int:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
 def main(cfg: DictConfig) -> None:
-    """Compose the predict config and run it (errors: one line, exit code 1)."""
+    """Compose the predict config and run it (errors: one line, exit code 2 for bad input)."""
     run_entry(run, cfg)
 
 
 if __name__ == "__main__":
+    check_entry_command_line(sys.argv[1:], CONFIG_DIR, "predict")
     main()

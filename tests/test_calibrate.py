@@ -125,6 +125,6 @@ def test_bad_settings_are_one_line_errors(capsys) -> None:
         .startswith("cvzoo calibrate: error: unknown setting 'target_coverge'; did you mean: target_coverage")
     )
     assert cvzoo(["calibrate", "target_coverage=0.9"]) == 2
-    assert "missing ckpt=" in capsys.readouterr().err
+    assert "missing --ckpt" in capsys.readouterr().err
     assert cvzoo(["calibrate", "ckpt=/nope/best.ckpt"]) == 2
     assert "does not exist" in capsys.readouterr().err

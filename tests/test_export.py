@@ -13,7 +13,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from cvzoo.errors import ConfigError, DataError
+from cvzoo.errors import EXIT_BAD_INPUT, ConfigError, DataError
 from cvzoo.export.card import read_metadata
 from cvzoo.export.checks import verify_onnx
 from cvzoo.export.parity import ParityError, Tolerance, compare, resize_nhwc
@@ -123,14 +123,14 @@ def test_from_sweep_picks_the_best_ok_record_or_the_named_cell(trained_run: Path
 
 def test_bad_sources_are_one_line_errors(tmp_path: Path) -> None:
     missing = run_script("export.py", f"ckpt={tmp_path / 'nope.ckpt'}", cwd=tmp_path)
-    assert missing.returncode == 1
+    assert missing.returncode == EXIT_BAD_INPUT
     assert (
         missing.stderr.strip()
         == f"error: ckpt={tmp_path / 'nope.ckpt'} does not exist; pass ckpt=<run>/checkpoints/best.ckpt"
     )
     (tmp_path / "sweep").mkdir()
     empty = run_script("export.py", f"from={tmp_path / 'sweep'}", "pick=test_vit,linear", cwd=tmp_path)
-    assert empty.returncode == 1 and len(empty.stderr.strip().splitlines()) == 1
+    assert empty.returncode == EXIT_BAD_INPUT and len(empty.stderr.strip().splitlines()) == 1
     assert "holds no result.json with status ok" in empty.stderr
 
 

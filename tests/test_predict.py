@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from cvzoo.errors import DataError, ModelError
+from cvzoo.errors import EXIT_BAD_INPUT, DataError, ModelError
 from cvzoo.export.pipeline import ExportOptions, export_model
 from cvzoo.inference.geometry import Geometry
 from cvzoo.inference.inputs import collect_inputs, load_batch
@@ -118,7 +118,7 @@ def test_missing_model_and_empty_inputs_are_one_line_errors(exported_run: Path, 
     done = run_script(
         "predict.py", f"model={exported_run / 'export'}", f"inputs={tmp_path / 'empty'}", cwd=tmp_path
     )
-    assert done.returncode == 1 and done.stderr.strip().startswith("error: inputs=")
+    assert done.returncode == EXIT_BAD_INPUT and done.stderr.strip().startswith("error: inputs=")
     assert len(done.stderr.strip().splitlines()) == 1
 
 

@@ -53,6 +53,8 @@ class TaskSpec:
 
     name: str
     metrics: Callable[[int, int], MetricCollection]
+    # The embedded dataset train.py uses when a head of this task is given without a dataset.
+    default_dataset: str = ""
 
     def loss(self, ignore_index: int, label_smoothing: float = 0.0) -> nn.Module:
         """Cross-entropy over classes (per pixel for segmentation), skipping ``ignore_index``."""
@@ -60,6 +62,6 @@ class TaskSpec:
 
 
 TASKS: dict[str, TaskSpec] = {
-    "classification": TaskSpec("classification", classification_metrics),
-    "segmentation": TaskSpec("segmentation", segmentation_metrics),
+    "classification": TaskSpec("classification", classification_metrics, default_dataset="digits"),
+    "segmentation": TaskSpec("segmentation", segmentation_metrics, default_dataset="shapes"),
 }

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
 
-from cvzoo.errors import CvzooError
+from cvzoo.errors import debug_requested, error_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,17 +28,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output_of(args: argparse.Namespace) -> str | None:
+    """The output file or folder a command was given (named in a write error that lacks a path)."""
+    for name in ("output", "out"):
+        value = getattr(args, name, None)
+        if value:
+            return str(value)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``cvzoo`` command line; errors become one line on stderr and exit code 2."""
+    """Run the ``cvzoo`` command line; an error becomes one line on stderr (bad input: exit code 2)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except CvzooError as err:
-        if args.debug or os.environ.get("CVZOO_DEBUG"):
+    except Exception as err:
+        if args.debug or debug_requested():
             raise
-        print(f"cvzoo {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        if isinstance(err, OSError) and err.filename is None:
+            err.filename = _output_of(args)
+        line, code = error_line(err)
+        print(f"cvzoo {args.command}: error: {line}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "curve",
         help="fit metric vs training-set size and extrapolate (how much data is needed?)",
         description="Fit a learning curve (4-parameter logistic in log-size or power law, chosen "
-        "by leave-last-out error); predict larger sizes with 90 %% intervals and the size needed "
+        "by leave-last-out error); predict larger sizes with 90 % intervals and the size needed "
         "for a target.",
     )
     parser.add_argument("--input", metavar="points.csv", help="CSV with columns size,metric")

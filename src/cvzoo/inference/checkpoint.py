@@ -65,7 +65,11 @@ def _read(path: Path) -> Mapping[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise ModelError(f"cannot read checkpoint {str(path)!r}: {type(err).__name__}: {err}") from err
+        reason = (str(err).splitlines() or [""])[0][:200]
+        raise ModelError(
+            f"cannot read checkpoint {str(path)!r} ({type(err).__name__}: {reason}); it is empty, "
+            "truncated or not a checkpoint: pick another one (e.g. checkpoints/last.ckpt) or retrain"
+        ) from err
     if not isinstance(data, Mapping) or "state_dict" not in data or "hyper_parameters" not in data:
         raise ModelError(
             f"{str(path)!r} is not a cvzoo Lightning checkpoint (no state_dict/hyper_parameters)"

@@ -53,12 +53,16 @@ def head_class(cfg: Mapping[str, Any]) -> type[Head]:
 
 def check_head_task(cfg: Mapping[str, Any], task: str) -> None:
     """Raise ConfigError when the configured head cannot serve ``task``."""
+    from cvzoo.tasks import TASKS
+
     cls = head_class(cfg)
     if task not in cls.tasks:
         name = cfg.get("name", cls.__name__)
+        served = "/".join(cls.tasks)
+        defaults = " or ".join(f"dataset={TASKS[t].default_dataset}" for t in cls.tasks if t in TASKS)
         raise ConfigError(
-            f"head={name} serves {'/'.join(cls.tasks)} but the dataset is {task}; "
-            f"pick a {task} head (see `python train.py --help`, group head)"
+            f"head={name} serves {served} but the dataset is {task}; pick a {served} dataset "
+            f"({defaults or 'dataset=...'}) or a {task} head (`python train.py --help` lists them)"
         )
 
 
