@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvzoo.results.quality_matrix import FAILED, PREDICTED, QualityMatrix
+from cvzoo.results.quality_matrix import EARLIER, FAILED, PREDICTED, QualityMatrix
 
 MISSING_COLOR = "#c8c8c8"
 FAILED_COLOR = "#f2c4c4"
@@ -56,7 +56,8 @@ def _draw_cell(ax, matrix: QualityMatrix, i: int, j: int, low: float, high: floa
     if status == PREDICTED:
         _mark_predicted(ax, i, j, f"~{value:.3f}{spread}\n(predicted)", color)
         return
-    text = f"{value:.3f}{spread}\nn={int(matrix.count[i, j])}"
+    earlier = " (earlier)" if status == EARLIER else ""
+    text = f"{value:.3f}{spread}\nn={int(matrix.count[i, j])}{earlier}"
     ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
     if (i, j) == matrix.winner:
         ax.add_patch(Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, edgecolor="red", linewidth=2.5))
@@ -68,8 +69,8 @@ def _title(matrix: QualityMatrix) -> str:
     if not (matrix.status == PREDICTED).any():
         return title
     regret = matrix.summary.get("estimated_regret")
-    regret_text = f"; estimated remaining regret {regret:.3g}" if isinstance(regret, float) else ""
-    return f"{title}\npredicted: hatched, italic; winner framed red{regret_text}"
+    regret_text = f"; regret ≈ {regret:.3g}" if isinstance(regret, float) else ""
+    return f"{title}\nhatched italic: predicted; red frame: winner{regret_text}"
 
 
 def plot_matrix(matrix: QualityMatrix, path: str | Path) -> Path:
