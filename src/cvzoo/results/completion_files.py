@@ -13,7 +13,7 @@ from cvzoo.errors import DataError
 from cvzoo.predictors.completion import Completion, complete
 from cvzoo.results.heatmap import plot_completion
 from cvzoo.results.matrix_io import empty_lines_warning, read_features, read_matrix
-from cvzoo.results.matrix_writer import write_csv
+from cvzoo.results.matrix_writer import to_markdown, write_csv
 from cvzoo.results.quality_matrix import QualityMatrix
 
 
@@ -73,7 +73,7 @@ def complete_records(
     seed: int = 0,
     progress: bool = False,
 ) -> dict[str, Path]:
-    """Pivot records into matrix.csv, complete it, write matrix_completed.{csv,png,npz,json}."""
+    """Pivot records into matrix.csv, complete it, write matrix_completed.{csv,md,png,npz,json}."""
     from cvzoo.results.matrix_writer import write_matrix
     from cvzoo.results.pivot import pivot_records
     from cvzoo.results.store import find_records
@@ -91,15 +91,9 @@ def complete_records(
     paths["completed_csv"] = write_csv(matrix.with_values(comp.mean), out_dir / "matrix_completed.csv")
     paths["completed_std_csv"] = write_csv(matrix.with_values(comp.std), out_dir / "matrix_completed_std.csv")
     title = f"{metric} by {rows} × {cols}: completed"
-    paths["completed_png"] = plot_completion(
-        out_dir / "matrix_completed.png",
-        comp,
-        matrix.values,
-        matrix.rows,
-        matrix.cols,
-        title,
-        (rows, cols),
-    )
+    paths["completed_png"] = plot_completion(out_dir / "matrix_completed.png", comp, matrix, title)
+    paths["completed_md"] = out_dir / "matrix_completed.md"
+    paths["completed_md"].write_text(to_markdown(matrix.completed(comp.mean, comp.std)))
     npz, meta = save_embeddings(out_dir / "matrix_completed_embeddings", comp, matrix)
     paths["embeddings_npz"], paths["embeddings_json"] = npz, meta
     return paths
