@@ -23,7 +23,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from cvzoo.results.quality_matrix import EARLIER, FAILED, NOT_RUN, PREDICTED, TRAINED, QualityMatrix
+from cvzoo.results.quality_matrix import EARLIER, FAILED, NOT_RUN, TRAINED, QualityMatrix
 from cvzoo.search.guided import GuidedSearch
 from cvzoo.search.knobs import GuidedKnobs
 from cvzoo.sweeps.guided_grid import (
@@ -156,23 +156,22 @@ class GuidedSweeper(Sweeper):
 
 
 def guided_matrix(search: GuidedSearch, grid: Grid, earlier, metric: str, summary) -> QualityMatrix:
-    """Observed, predicted and failed cells of the finished search."""
+    """Trained, earlier and failed cells of the finished search, the rest predicted by its model."""
     observed = search.observed
-    status = np.full(observed.shape, NOT_RUN, dtype=object)
-    value, std = observed.copy(), np.full(observed.shape, np.nan)
-    if search.completion is not None:
-        mean, spread = np.asarray(search.completion.mean, float), np.asarray(search.completion.std, float)
-        todo = ~np.isfinite(observed)
-        value[todo], std[todo] = mean[todo], spread[todo] * search.std_scale
-        status[todo] = PREDICTED
-    status[np.isfinite(observed)] = TRAINED
+    status = np.where(np.isfinite(observed), TRAINED, NOT_RUN).astype(object)
+    value = observed.copy()
     for cell in earlier:
         status[cell] = EARLIER
     for cell in search.failed:
         status[cell], value[cell] = FAILED, np.nan
     best = search.best()
-    return QualityMatrix(
+    matrix = QualityMatrix(
         list(grid.rows.options), list(grid.cols.options), value, grid.rows.record_key,
-        grid.cols.record_key, metric, std, np.isfinite(observed).astype(int), status,
-        "min" if search.lower_is_better else "max", best[0] if best else None, summary=summary,
+        grid.cols.record_key, metric, count=np.isfinite(observed).astype(int), status=status,
+        direction="min" if search.lower_is_better else "max", winner=best[0] if best else None,
+        summary=summary,
     )  # fmt: skip
+    if search.completion is None:
+        return matrix
+    mean, spread = np.asarray(search.completion.mean, float), np.asarray(search.completion.std, float)
+    return matrix.completed(mean, spread * search.std_scale)
