@@ -183,7 +183,7 @@ def test_complete_from_results_writes_matrix_heatmap_and_embeddings(tmp_path):
     argv = ["complete", "--from-results", str(logs), "--rows", "backbone", "--cols", "head",
             "--metric", "val/mIoU", "--where", "dataset=shapes", "--quiet"]  # fmt: skip
     assert main(argv) == 0
-    written = ["matrix.csv", "matrix_completed.csv", "matrix_completed.png"]
+    written = ["matrix.csv", "matrix_completed.csv", "matrix_completed.md", "matrix_completed.png"]
     written += ["matrix_completed_embeddings.npz", "matrix_completed_embeddings.json"]
     for name in written:
         assert (logs / name).is_file(), name
@@ -192,6 +192,8 @@ def test_complete_from_results_writes_matrix_heatmap_and_embeddings(tmp_path):
     meta = json.loads((logs / "matrix_completed_embeddings.json").read_text())
     assert sorted(meta["rows"]) == sorted(backbones) and meta["method"] in ("random_effects", "bias", "als")
     assert np.load(logs / "matrix_completed_embeddings.npz")["mean"].shape == (6, 5)
+    md = (logs / "matrix_completed.md").read_text()  # measured cells with n, predicted ones ~value ± std
+    assert md.count("(n=1)") == 15 and md.count("| ~") == 15
 
 
 def sparse_planted(n_rows, n_cols, frac=0.1, rank=5, seed=0):

@@ -1,4 +1,4 @@
-"""The quality matrix: records pivoted over two keys, seeds aggregated, written as csv/md/png."""
+"""The quality matrix: records pivoted over two keys, seeds aggregated, written by one writer."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import pytest
 from cvzoo.cli import main
 from cvzoo.errors import ConfigError
 from cvzoo.results import write_record
-from cvzoo.results.pivot import pivot_records, write_matrix
+from cvzoo.results.matrix_io import read_table
+from cvzoo.results.matrix_writer import write_matrix
+from cvzoo.results.pivot import pivot_records
 from cvzoo.results.plots import FAILED_COLOR, MISSING_COLOR
+from cvzoo.results.quality_matrix import QualityMatrix
 from cvzoo.results.store import find_records
 
 
@@ -56,17 +59,18 @@ def shapes_matrix(logs):
 
 def test_pivot_aggregates_seeds_and_marks_failed_and_missing_cells(logs):
     matrix = shapes_matrix(logs)
-    assert list(matrix.mean.index) == ["convnext_atto", "resnet18"]  # sorted
-    assert list(matrix.mean.columns) == ["fpn", "unet"]
-    assert matrix.mean.at["resnet18", "fpn"] == pytest.approx(0.82)
-    assert matrix.std.at["resnet18", "fpn"] == pytest.approx(0.02)  # sample std over seeds
-    assert matrix.count.at["resnet18", "fpn"] == 3
-    assert matrix.mean.at["resnet18", "unet"] == pytest.approx(0.70)
-    assert np.isnan(matrix.std.at["resnet18", "unet"])  # one seed: no spread
-    assert matrix.failed.at["convnext_atto", "fpn"]
-    assert np.isnan(matrix.mean.at["convnext_atto", "unet"])
-    assert not matrix.failed.at["convnext_atto", "unet"]
-    assert matrix.count.to_numpy().tolist() == [[0, 0], [3, 1]]
+    assert matrix.rows == ["convnext_atto", "resnet18"]  # sorted
+    assert matrix.cols == ["fpn", "unet"]
+    mean, std, status = matrix.frame("values"), matrix.frame("std"), matrix.frame("status")
+    assert mean.at["resnet18", "fpn"] == pytest.approx(0.82)
+    assert std.at["resnet18", "fpn"] == pytest.approx(0.02)  # sample std over seeds
+    assert matrix.frame("count").at["resnet18", "fpn"] == 3
+    assert mean.at["resnet18", "unet"] == pytest.approx(0.70)
+    assert np.isnan(std.at["resnet18", "unet"])  # one seed: no spread
+    assert status.loc["convnext_atto"].tolist() == ["failed", "not run"]
+    assert status.loc["resnet18"].tolist() == ["trained", "trained"]
+    assert np.isnan(mean.at["convnext_atto", "unet"])
+    assert matrix.count.tolist() == [[0, 0], [3, 1]]
     assert matrix.mixed == {}  # every cell is one dataset, one recipe
 
 
@@ -78,17 +82,17 @@ def test_ok_seed_beats_failed_seed_and_reruns_replace_older_records():
         run("a", "x", status="failed", seed=1),
     ]
     matrix = pivot_records(records, "backbone", "head", "val/mIoU")
-    assert matrix.mean.at["a", "x"] == pytest.approx(0.9)
-    assert matrix.count.at["a", "x"] == 1
-    assert not matrix.failed.at["a", "x"]
+    assert matrix.frame().at["a", "x"] == pytest.approx(0.9)
+    assert matrix.frame("count").at["a", "x"] == 1
+    assert matrix.frame("status").at["a", "x"] == "trained"
 
 
 def test_numeric_axes_sort_numerically_and_any_key_pivots():
     records = [run("r", "h", 0.1 * f, fraction=f, seed=int(f * 4)) for f in (1.0, 0.25, 0.5)]
     by_fraction = pivot_records(records, "fraction", "optimizer.lr", "test/mIoU")
-    assert list(by_fraction.mean.index) == ["0.25", "0.5", "1"]
-    assert list(by_fraction.mean.columns) == ["0.01"]
-    assert by_fraction.mean["0.01"].tolist() == pytest.approx([-0.025, 0.0, 0.05])
+    assert by_fraction.rows == ["0.25", "0.5", "1"]
+    assert by_fraction.cols == ["0.01"]
+    assert by_fraction.frame()["0.01"].tolist() == pytest.approx([-0.025, 0.0, 0.05])
 
 
 def test_unknown_metric_or_key_names_the_available_ones(logs):
@@ -161,3 +165,32 @@ def test_cli_matrix_errors_are_one_line_with_exit_code_2(logs, capsys):
     assert "expected key=value" in capsys.readouterr().err
     assert main(["matrix", str(logs), "--where", "dataset=cifar"]) == 2
     assert "no records under" in capsys.readouterr().err
+
+
+def test_one_writer_marks_predicted_earlier_failed_cells_and_the_winner(tmp_path):
+    status = np.array([["trained", "earlier"], ["failed", "predicted"]], dtype=object)
+    matrix = QualityMatrix(
+        ["a", "b"], ["x", "y"], np.array([[0.8, 0.7], [np.nan, 0.9123]]), "backbone", "head", "val/acc",
+        std=np.array([[np.nan, np.nan], [np.nan, 0.05]]), count=np.array([[1, 1], [0, 0]]),
+        status=status, winner=(0, 0),
+    )  # fmt: skip
+    paths = write_matrix(matrix, tmp_path, notes=["Winner: a x"])
+    cells = pd.read_csv(paths["csv"], index_col=0, keep_default_na=False, dtype=str)
+    assert cells.loc["a"].tolist() == ["0.8", "0.7"]
+    assert cells.loc["b"].tolist() == ["failed", "~0.9123"]
+    md = paths["md"].read_text()
+    assert "| a | **0.800 (n=1)** | 0.700 (n=1) (earlier) |" in md
+    assert "| b | failed | ~0.912 ± 0.050 |" in md
+    assert md.rstrip().endswith("Winner: a x")
+    assert [c["status"] for c in matrix.cells()] == ["trained", "earlier", "failed", "predicted"]
+    assert matrix.best_measured() == (0, 0)
+
+
+def test_a_matrix_read_from_csv_is_measured_where_filled(tmp_path):
+    (tmp_path / "m.csv").write_text("model,d1,d2\nm1,0.5,\nm2,,0.7\n")
+    matrix = read_table(tmp_path / "m.csv")
+    assert matrix.row_key == "model" and matrix.count.tolist() == [[1, 0], [0, 1]]
+    assert matrix.frame("status").loc["m1"].tolist() == ["trained", "not run"]
+    completed = matrix.completed(np.full((2, 2), 0.6), np.full((2, 2), 0.1))
+    assert completed.status.tolist() == [["trained", "predicted"], ["predicted", "trained"]]
+    assert completed.values[0, 1] == pytest.approx(0.6) and completed.values[0, 0] == pytest.approx(0.5)

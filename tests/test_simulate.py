@@ -87,7 +87,7 @@ def test_cli_table_names_both_strategies(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_cli_excludes_columns_by_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    table = read_table(PLANTED).to_frame()
+    table = read_table(PLANTED).frame()
     table["params_a"], table["flops_a"] = 1e6, 1e9  # side features, not cells
     path = tmp_path / "with_side_features.csv"
     table.to_csv(path)
@@ -99,7 +99,7 @@ def test_cli_excludes_columns_by_glob(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_cli_uses_excluded_columns_as_features_not_cells(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    table = read_table(PLANTED).to_frame()
+    table = read_table(PLANTED).frame()
     table["sim_params"] = np.arange(len(table)) * 1000.0  # would be the "best cell" if kept
     path = tmp_path / "with_params.csv"
     table.to_csv(path)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from cvzoo.cli._options import add_pivot_keys, add_record_filters, print_wrote, require_records, warn
-from cvzoo.results.pivot import default_metric, pivot_records, to_markdown, write_matrix
+from cvzoo.results.matrix_writer import to_markdown, write_matrix
+from cvzoo.results.pivot import default_metric, pivot_records
 from cvzoo.results.store import find_records, parse_where
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from cvzoo.predictors.fitted import Completion
+from cvzoo.results.quality_matrix import QualityMatrix
 
 OBSERVED_CMAP = "Blues"
 PREDICTED_CMAP = "Oranges"
@@ -90,19 +91,11 @@ def _draw_loss(ax, curve: list[float], method: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def plot_completion(
-    path: str | Path,
-    comp: Completion,
-    observed: np.ndarray,
-    rows: list[str],
-    cols: list[str],
-    title: str = "",
-    axis_names: tuple[str, str] = ("row", "column"),
-) -> Path:
-    """Save the completed matrix with embedding strips and the loss curve under it as PNG."""
+def plot_completion(path: str | Path, comp: Completion, matrix: QualityMatrix, title: str = "") -> Path:
+    """Save ``matrix`` completed by ``comp`` with embedding strips and the loss curve as PNG."""
     from matplotlib.figure import Figure
 
-    known = np.isfinite(observed)
+    known, rows, cols = np.isfinite(matrix.values), matrix.rows, matrix.cols
     n_rows, n_cols = comp.mean.shape
     big = comp.mean.size > ANNOTATE_UP_TO
     main_w = max((0.2 if big else 0.9) * min(n_cols, 60), 3.0)
@@ -115,8 +108,8 @@ def plot_completion(
     ax = fig.add_subplot(grid[1, 0])
     _draw_matrix(fig, ax, fig.add_subplot(grid[1, 2]), fig.add_subplot(grid[1, 4]), comp,
                  known, rows, cols)  # fmt: skip
-    ax.set_ylabel(axis_names[0])
-    ax.set_xlabel(axis_names[1])
+    ax.set_ylabel(matrix.row_key or "row")
+    ax.set_xlabel(matrix.col_key or "column")
     _draw_strip(fig.add_subplot(grid[1, 1]), comp, vertical=True)
     _draw_strip(fig.add_subplot(grid[0, 0]), comp, vertical=False)
     _draw_loss(fig.add_subplot(outer[1]), comp.loss_curve, comp.method)

@@ -1,33 +1,17 @@
-"""Read, validate and write quality matrices as CSV (first column = row label, header = columns)."""
+"""Read and validate quality matrices from CSV (first column = row label, header = columns)."""
 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cvzoo.errors import DataError, suggestion
+from cvzoo.results.quality_matrix import QualityMatrix
 
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none", "failed"})
-
-
-@dataclass
-class LabeledMatrix:
-    """A float matrix (NaN = unknown) with its row labels, column labels and index header."""
-
-    values: np.ndarray
-    rows: list[str]
-    cols: list[str]
-    index_name: str = ""
-
-    def to_frame(self) -> pd.DataFrame:
-        """Return the matrix as a DataFrame indexed by row labels."""
-        frame = pd.DataFrame(self.values, index=self.rows, columns=self.cols)
-        frame.index.name = self.index_name or None
-        return frame
 
 
 def _read_raw(path: str | Path) -> pd.DataFrame:
@@ -72,7 +56,7 @@ def parse_numeric(cells: pd.DataFrame, path: Path) -> np.ndarray:
     return values
 
 
-def read_table(path: str | Path) -> LabeledMatrix:
+def read_table(path: str | Path) -> QualityMatrix:
     """Read a labelled numeric CSV; raise DataError on empty files, duplicates, bad cells."""
     path = Path(path)
     raw = _read_raw(path)
@@ -88,10 +72,10 @@ def read_table(path: str | Path) -> LabeledMatrix:
     _check_unique(rows, "row", path)
     cells = raw.iloc[1:, 1:]
     cells.index, cells.columns = rows, cols
-    return LabeledMatrix(parse_numeric(cells, path), rows, cols, header[0])
+    return QualityMatrix(rows, cols, parse_numeric(cells, path), row_key=header[0])
 
 
-def empty_lines_warning(matrix: LabeledMatrix, rows_ok: bool = False, cols_ok: bool = False) -> str | None:
+def empty_lines_warning(matrix: QualityMatrix, rows_ok: bool = False, cols_ok: bool = False) -> str | None:
     """One warning line naming the rows/columns with no observed cell, None when there are none.
 
     Such lines are predicted from the other side's effects alone, with a wide std; side features
@@ -119,7 +103,7 @@ def empty_lines_warning(matrix: LabeledMatrix, rows_ok: bool = False, cols_ok: b
             f"pass {' / '.join(flags)} to narrow it")  # fmt: skip
 
 
-def read_matrix(path: str | Path) -> LabeledMatrix:
+def read_matrix(path: str | Path) -> QualityMatrix:
     """Read a quality matrix CSV; raise DataError when it holds no observed cell."""
     matrix = read_table(path)
     if not np.isfinite(matrix.values).any():
@@ -141,7 +125,7 @@ def read_features(path: str | Path, labels: list[str], what: str) -> np.ndarray:
     return table.values[[index[label] for label in labels]]
 
 
-def match_columns(matrix: LabeledMatrix, patterns: list[str], path: str | Path) -> list[str]:
+def match_columns(matrix: QualityMatrix, patterns: list[str], path: str | Path) -> list[str]:
     """Columns named by ``patterns``: exact names or shell-style globs (``params_*``), each used."""
     names: list[str] = []
     for pattern in patterns:
@@ -153,19 +137,10 @@ def match_columns(matrix: LabeledMatrix, patterns: list[str], path: str | Path) 
     return names
 
 
-def drop_columns(matrix: LabeledMatrix, names: list[str], path: str | Path) -> LabeledMatrix:
+def drop_columns(matrix: QualityMatrix, names: list[str], path: str | Path) -> QualityMatrix:
     """Return the matrix without the named columns (names or globs; each must match)."""
     drop = set(match_columns(matrix, names, path))
     keep = [j for j, c in enumerate(matrix.cols) if c not in drop]
-    return LabeledMatrix(
-        matrix.values[:, keep], matrix.rows, [matrix.cols[j] for j in keep], matrix.index_name
+    return QualityMatrix(
+        matrix.rows, [matrix.cols[j] for j in keep], matrix.values[:, keep], row_key=matrix.row_key
     )
-
-
-def write_matrix(path: str | Path, values: np.ndarray, like: LabeledMatrix) -> Path:
-    """Write ``values`` with the labels of ``like`` as CSV (full float precision)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame = LabeledMatrix(np.asarray(values, dtype=float), like.rows, like.cols, like.index_name)
-    frame.to_frame().to_csv(path, index_label=like.index_name)
-    return path

@@ -1,43 +1,25 @@
-"""The quality matrix: records pivoted over two keys, seeds aggregated (mean, std, n)."""
+"""Records pivoted over two keys into a QualityMatrix, seeds aggregated (mean, std, n)."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from cvzoo.errors import ConfigError
+from cvzoo.results.quality_matrix import FAILED, NOT_RUN, TRAINED, QualityMatrix
 from cvzoo.results.record import get_value
 from cvzoo.results.store import check_key
 
 FAILED_STATUSES = ("failed", "diverged")
-FAILED_MARK = "failed"
-MISSING_MARK = "—"
 # Keys that define a cell besides the two pivoted ones; if one varies, cells average over it.
 CELL_KEYS = (
     "task", "dataset", "backbone", "head", "fraction", "epochs",
     "augmentation", "optimizer", "scheduler",
 )  # fmt: skip
-
-
-@dataclass
-class QualityMatrix:
-    """Mean/std/count of ``metric`` per (row value, column value) cell, plus failed cells."""
-
-    mean: pd.DataFrame
-    std: pd.DataFrame
-    count: pd.DataFrame
-    failed: pd.DataFrame
-    rows: str
-    cols: str
-    metric: str
-    mixed: dict[str, list[str]] = field(default_factory=dict)  # other cell keys that vary
 
 
 def label(value: Any) -> str:
@@ -123,15 +105,9 @@ def pivot_records(records: Sequence[Mapping[str, Any]], rows: str, cols: str, me
                 mean[i, j] = float(np.mean(cell_values))
                 std[i, j] = float(np.std(cell_values, ddof=1)) if len(cell_values) > 1 else np.nan
             failed[i, j] = not cell_values and (row, col) in broken
-
-    def frame(data: np.ndarray) -> pd.DataFrame:
-        out = pd.DataFrame(data, index=row_labels, columns=col_labels)
-        out.index.name, out.columns.name = rows, cols
-        return out
-
-    mixed = mixed_keys(usable, rows, cols)
-    frames = frame(mean), frame(std), frame(count), frame(failed)
-    return QualityMatrix(*frames, rows=rows, cols=cols, metric=metric, mixed=mixed)
+    status = np.where(count > 0, TRAINED, np.where(failed, FAILED, NOT_RUN)).astype(object)
+    return QualityMatrix(row_labels, col_labels, mean, rows, cols, metric, std, count, status,
+                         mixed=mixed_keys(usable, rows, cols))  # fmt: skip
 
 
 def default_metric(records: Sequence[Mapping[str, Any]]) -> str:
@@ -140,73 +116,3 @@ def default_metric(records: Sequence[Mapping[str, Any]]) -> str:
     if not monitors:
         raise ConfigError("records name no monitored metric; pass --metric, e.g. --metric val/acc")
     return monitors.most_common(1)[0][0]
-
-
-def format_cell(mean: float, std: float, count: int, failed: bool, digits: int = 3) -> str:
-    """One markdown cell: ``0.812 ± 0.004 (n=3)``, ``0.8 (n=1)``, ``failed`` or ``—``."""
-    if failed:
-        return FAILED_MARK
-    if count == 0 or not math.isfinite(mean):
-        return MISSING_MARK
-    spread = f" ± {std:.{digits}f}" if math.isfinite(std) else ""
-    return f"{mean:.{digits}f}{spread} (n={count})"
-
-
-def to_markdown(matrix: QualityMatrix) -> str:
-    """The matrix as a markdown table titled with the metric and the two keys."""
-    header = [f"{matrix.rows} \\ {matrix.cols}", *map(str, matrix.mean.columns)]
-    lines = [
-        f"**{matrix.metric}** by {matrix.rows} × {matrix.cols} (mean ± std over seeds, n runs)",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] + [":---:"] * (len(header) - 1)) + "|",
-    ]
-    for row in matrix.mean.index:
-        cells = [
-            format_cell(
-                matrix.mean.at[row, col],
-                matrix.std.at[row, col],
-                int(matrix.count.at[row, col]),
-                bool(matrix.failed.at[row, col]),
-            )
-            for col in matrix.mean.columns
-        ]
-        lines.append("| " + " | ".join([str(row), *cells]) + " |")
-    if matrix.mixed:
-        lines += ["", mixed_note(matrix)]
-    return "\n".join(lines) + "\n"
-
-
-def mixed_note(matrix: QualityMatrix) -> str:
-    """One line saying which other keys the cells average over and how to pin them."""
-    varied = "; ".join(f"{k}={'|'.join(v[:5])}{'|…' if len(v) > 5 else ''}"
-                       for k, v in matrix.mixed.items())  # fmt: skip
-    key, values = next(iter(matrix.mixed.items()))
-    return f"Note: the records also differ in {varied}; pin one with --where {key}={values[0]}"
-
-
-def _mean_csv_frame(matrix: QualityMatrix) -> pd.DataFrame:
-    """Mean values as objects with ``failed`` written into failed cells (missing stays empty)."""
-    out = matrix.mean.astype(object).where(matrix.mean.notna(), None)
-    return out.mask(matrix.failed, FAILED_MARK)
-
-
-def write_matrix(matrix: QualityMatrix, out_dir: str | Path) -> dict[str, Path]:
-    """Write matrix.csv (+ _std, _count), matrix.md and matrix.png into ``out_dir``."""
-    from cvzoo.results.plots import plot_matrix
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "csv": out_dir / "matrix.csv",
-        "std_csv": out_dir / "matrix_std.csv",
-        "count_csv": out_dir / "matrix_count.csv",
-        "md": out_dir / "matrix.md",
-        "png": out_dir / "matrix.png",
-    }
-    _mean_csv_frame(matrix).to_csv(paths["csv"])
-    matrix.std.to_csv(paths["std_csv"])
-    matrix.count.to_csv(paths["count_csv"])
-    paths["md"].write_text(to_markdown(matrix))
-    plot_matrix(matrix, paths["png"])
-    return paths

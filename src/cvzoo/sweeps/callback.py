@@ -12,7 +12,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from cvzoo.errors import CvzooError
-from cvzoo.results.pivot import default_metric, pivot_records, to_markdown, write_matrix
+from cvzoo.results.matrix_writer import to_markdown, write_matrix
+from cvzoo.results.pivot import default_metric, pivot_records
 from cvzoo.results.store import find_records
 from cvzoo.sweeps.axes import matrix_axes, swept_keys
 from cvzoo.sweeps.lock import SweepLock, SweepLocked

@@ -23,6 +23,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from cvzoo.results.quality_matrix import EARLIER, FAILED, NOT_RUN, TRAINED, QualityMatrix
 from cvzoo.search.guided import GuidedSearch
 from cvzoo.search.knobs import GuidedKnobs
 from cvzoo.sweeps.guided_grid import (
@@ -35,7 +36,7 @@ from cvzoo.sweeps.guided_grid import (
     launcher_parallelism,
     size_features,
 )
-from cvzoo.sweeps.guided_report import GuidedMatrix, write_outputs
+from cvzoo.sweeps.guided_report import write_outputs
 from cvzoo.sweeps.resume import record_dirs
 
 log = logging.getLogger(__name__)
@@ -154,23 +155,23 @@ class GuidedSweeper(Sweeper):
         print(f"\n{paths['md'].read_text()}guided sweep: {paths['json']}")
 
 
-def guided_matrix(search: GuidedSearch, grid: Grid, earlier, metric: str, summary) -> GuidedMatrix:
-    """Observed, predicted and failed cells of the finished search."""
+def guided_matrix(search: GuidedSearch, grid: Grid, earlier, metric: str, summary) -> QualityMatrix:
+    """Trained, earlier and failed cells of the finished search, the rest predicted by its model."""
     observed = search.observed
-    status = np.full(observed.shape, "untrained", dtype=object)
-    value, std = observed.copy(), np.full(observed.shape, np.nan)
-    if search.completion is not None:
-        mean, spread = np.asarray(search.completion.mean, float), np.asarray(search.completion.std, float)
-        todo = ~np.isfinite(observed)
-        value[todo], std[todo] = mean[todo], spread[todo] * search.std_scale
-        status[todo] = "predicted"
-    status[np.isfinite(observed)] = "trained"
+    status = np.where(np.isfinite(observed), TRAINED, NOT_RUN).astype(object)
+    value = observed.copy()
     for cell in earlier:
-        status[cell] = "earlier"
+        status[cell] = EARLIER
     for cell in search.failed:
-        status[cell], value[cell] = "failed", np.nan
+        status[cell], value[cell] = FAILED, np.nan
     best = search.best()
-    return GuidedMatrix(
-        grid.rows.options, grid.cols.options, grid.rows.record_key, grid.cols.record_key, metric,
-        value, std, status, best[0] if best else None, summary,
+    matrix = QualityMatrix(
+        list(grid.rows.options), list(grid.cols.options), value, grid.rows.record_key,
+        grid.cols.record_key, metric, count=np.isfinite(observed).astype(int), status=status,
+        direction="min" if search.lower_is_better else "max", winner=best[0] if best else None,
+        summary=summary,
     )  # fmt: skip
+    if search.completion is None:
+        return matrix
+    mean, spread = np.asarray(search.completion.mean, float), np.asarray(search.completion.std, float)
+    return matrix.completed(mean, spread * search.std_scale)
