@@ -161,9 +161,15 @@ def sweep_points(overrides: Sequence[str]) -> list[list[str]]:
     """Override lists that together use every value of every swept key at least once."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from cvzoo.training.overrides import group_options, is_glob, selected_options
+
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     columns: list[list[str]] = []
     for item in parsed:
+        if is_glob(item):  # glob(...) of a config group: the options it matches
+            known = group_options(REPO / "configs", item.key_or_group)
+            columns.append([f"{item.get_key_element()}={v}" for v in selected_options(item, known)])
+            continue
         if not item.is_sweep_override():
             columns.append([item.input_line])
             continue
