@@ -34,6 +34,7 @@ SCRIPT_CASES = [
     ("train.py", ["-m", "hydra.sweep.dir={file}/sweep"], "{file}"),
     ("train.py", [*TINY, "dataset.fraction=7"], "fraction"),
     ("train.py", [*TINY, "dataset=folder", "dataset.root={missing}"], "{missing}"),
+    ("train.py", ["-m", "hydra/sweeper=guided", "hydra.sweeper.budget=abc", "head=linear,mlp"], "'abc'"),
     ("export.py", ["ckpt={empty_ckpt}"], "{empty_ckpt}"),
     ("export.py", ["ckpt={garbage_ckpt}"], "{garbage_ckpt}"),
     ("export.py", ["ckpt={missing}"], "{missing}"),

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from cvzoo.errors import CvzooError, debug_requested
 from cvzoo.results.quality_matrix import EARLIER, FAILED, NOT_RUN, TRAINED, QualityMatrix
 from cvzoo.search.guided import GuidedSearch
 from cvzoo.search.knobs import GuidedKnobs
@@ -52,12 +56,25 @@ def job_value(result: JobReturn) -> float | None:
     return float(value)
 
 
+@contextmanager
+def refused_in_one_line() -> Iterator[None]:
+    """Print a cvzoo refusal raised inside Hydra as one ``error:`` line and exit (not a traceback)."""
+    try:
+        yield
+    except CvzooError as err:
+        if debug_requested():
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+
+
 class GuidedSweeper(Sweeper):
     """Model-guided sweep over a backbone x head (any two swept keys) grid within a budget."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
-        knobs = GuidedKnobs.from_options(**options)  # the yaml's keys; defaults from GuidedKnobs
+        with refused_in_one_line():
+            knobs = GuidedKnobs.from_options(**options)  # the yaml's keys; defaults from GuidedKnobs
         self.options = knobs.search_options()
         self.budget, self.batch_size, self.use_earlier = knobs.budget, knobs.batch_size, knobs.use_earlier
         self.seed, self.params, self.meta_features = knobs.seed, dict(knobs.params or {}), knobs.meta_features
@@ -109,6 +126,11 @@ class GuidedSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
         """Run batches until the budget is spent or no untrained cell is likely to win."""
+        with refused_in_one_line():
+            return self._sweep(arguments)
+
+    def _sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
+        """The guided loop (``sweep`` turns its refusals into one error line)."""
         if not HydraConfig.initialized():  # ${hydra:runtime.cwd} in the default paths must resolve
             HydraConfig.instance().set_config(self.config)
         grid = self._grid(arguments)
