@@ -14,6 +14,7 @@ from cvzoo.inference.inputs import batched, collect_inputs, load_batch, load_spl
 from cvzoo.inference.postprocess import confidence
 from cvzoo.inference.predictor import TorchPredictor
 from cvzoo.predictors.progress import fit_progress
+from cvzoo.tasks import get_task
 
 
 def split_confidence(
@@ -81,7 +82,7 @@ def run_calibration(
     result = {
         **choose(conf, correct, target_coverage, target_error),
         "source": source,
-        "unit": "image" if meta.task == "classification" else "pixel",
+        "unit": get_task(meta.task).reject_unit,
         "checkpoint": meta.checkpoint,
     }
     out_dir = Path(out) if out is not None else meta.run_dir

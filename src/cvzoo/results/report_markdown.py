@@ -143,6 +143,12 @@ def _failed_table(
     return ["", "## Failed runs", "", *_table(header, rows)]
 
 
+def _is_run_plot(key: str, run: str) -> bool:
+    """True for the per-run plot keys of ``run``: ``confusion/<run>`` and ``per_class_<metric>/<run>``."""
+    kind, _, owner = key.partition("/")
+    return owner == run and (kind == "confusion" or kind.startswith("per_class_"))
+
+
 def _images(
     paths: Mapping[str, Path], out: Path, records: Sequence[Mapping[str, Any]], ids: Sequence[str]
 ) -> list[str]:
@@ -152,21 +158,18 @@ def _images(
         lines += ["", "## Curves", "", f"![training and validation curves]({paths['curves'].name})"]
     if "hparams" in paths:
         lines += ["", "## Hyperparameters", "", f"![metric against hyperparameters]({paths['hparams'].name})"]
-    per_run = [
-        (run, r)
-        for run, r in zip(ids, records)
-        if f"confusion/{run}" in paths or f"per_class_iou/{run}" in paths
-    ]
+    per_run_keys = {run: [k for k in paths if _is_run_plot(k, run)] for run in ids}
+    per_run = [(run, r) for run, r in zip(ids, records) if per_run_keys[run]]
     if per_run:
         lines += [
             "",
             "## Per run",
             "",
-            "Confusion matrices (classification, rows = true class) and per-class IoU "
-            "(segmentation) on the test split, best run first.",
+            "Confusion matrices (classification, rows = true class), per-class IoU "
+            "(segmentation) and per-class AP (detection) on the test split, best run first.",
         ]
     for run, record in per_run:
-        plots = [paths[k] for k in (f"confusion/{run}", f"per_class_iou/{run}") if k in paths]
+        plots = [paths[k] for k in sorted(per_run_keys[run], key=lambda k: not k.startswith("confusion/"))]
         if plots:
             lines += ["", f"### `{run}`: {record.get('backbone')} + {record.get('head')}", ""]
             lines += [f"![{p.stem}]({os.path.relpath(p, out)})" for p in plots]
