@@ -17,6 +17,7 @@ from cvzoo.tasks import TASKS, get_task
 
 DETECTION_HEADS = ["fcos", "retinanet"]
 BACKBONES = ["test_resnet", "test_vit", "test_convnext", "test_swin"]
+NAMES_SHAPES = ["circle", "square", "triangle"]
 
 
 def detection_batch(compose_cfg, size: int = 32, batch: int = 4):
@@ -176,3 +177,22 @@ def test_detection_sweep_leaves_the_matrix(run_train, tmp_path, capsys):
     counts = (tmp_path / "matrix_count.csv").read_text().splitlines()
     assert counts[0].split(",")[1:] == ["fcos", "retinanet"] and len(counts) == 3
     assert all(line.endswith(",1,1") for line in counts[1:])
+
+
+def test_detection_report_shows_map_columns_and_per_class_ap_bars(tmp_path):
+    from cvzoo.results import write_record
+    from cvzoo.results.report import write_report
+
+    for run, score in (("a", 0.4), ("b", 0.5)):
+        write_record(tmp_path / run, {
+            "status": "ok", "task": "detection", "backbone": "resnet18", "head": f"fcos{run}",
+            "dataset": "shapes_det", "monitor": "val/mAP", "monitor_mode": "max", "seed": 0,
+            "config": {"backbone": {"name": "resnet18"}, "head": {"name": f"fcos{run}"}},
+            "best_val": {"val/mAP": score}, "test": {"test/mAP": score, "test/mAP50": score + 0.3},
+            "per_class": {"names": NAMES_SHAPES, "test/ap": [score, 0.2, None]}, "confusion_matrix": [],
+        })  # fmt: skip
+    paths = write_report(tmp_path)
+    assert {"per_class_ap/a", "per_class_ap/b"} <= set(paths)
+    assert not any(key.startswith("confusion/") for key in paths)
+    text = paths["md"].read_text()
+    assert "test/mAP | test/mAP50" in text and "- **mAP**: " in text and "- **mAP50**: " in text

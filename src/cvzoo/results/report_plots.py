@@ -213,15 +213,17 @@ def figure_jobs(
         if task is None:
             continue
         matrix = record.get("confusion_matrix")
-        values = (record.get("per_class") or {}).get(f"test/{task.per_class_field}")
+        per_class = (record.get("per_class") or {}).get(f"test/{task.per_class_field}")
         if matrix and task.confusion_figure:
             names = record.get("class_names") or []
             make = lambda m=matrix, c=names, t=title: confusion_figure(m, c, f"Confusion matrix (test), {t}")  # noqa: E731
             jobs.append((f"confusion/{run_id}", f"confusion_{file_id(run_id)}.png", make))
-        if values and task.per_class_chart:
+        if per_class and task.per_class_chart:
             names = (record.get("per_class") or {}).get("names") or []
             label, field = task.per_class_chart, task.per_class_field
-            make = partial(per_class_figure, names, values, f"{label} (test)", f"Per-class {label}, {title}")
+            make = partial(
+                per_class_figure, names, per_class, f"{label} (test)", f"Per-class {label}, {title}"
+            )
             jobs.append((f"per_class_{field}/{run_id}", f"per_class_{field}_{file_id(run_id)}.png", make))
     return jobs
 

@@ -47,6 +47,8 @@ class TaskSpec(ABC):
     """Whether the test confusion matrix is drawn (TensorBoard and the comparison report)."""
     report_metrics: ClassVar[tuple[str, ...]] = ()
     """The task's metric names in the order the report's table shows them."""
+    metric_notes: ClassVar[Mapping[str, str]] = {}
+    """Two sentences per metric for the report: what it measures, why it matters."""
     per_class_chart: ClassVar[str | None] = None
     """Axis label of the report's per-class bar chart of ``per_class_field`` (None: no chart)."""
 

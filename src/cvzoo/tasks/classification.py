@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
@@ -37,6 +40,18 @@ class ClassificationTask(TaskSpec):
     output_postprocess = "softmax over C; argmax = class"
     reject_unit = "image"
     report_metrics = ("acc", "precision", "recall", "f1")
+    metric_notes: ClassVar[Mapping[str, str]] = {
+        "acc": "Accuracy is the share of test images whose predicted class is the true one. It is the "
+        "headline number most benchmarks quote, but on imbalanced data it mostly reflects the large classes.",
+        "precision": "Macro precision averages over classes the share of predictions of a class that "
+        "are right. It is reported because a model that over-predicts some classes (false alarms) can "
+        "still have high accuracy.",
+        "recall": "Macro recall averages over classes the share of each class's images that are found. "
+        "It weighs every class equally, so a model that ignores rare classes scores low even when its "
+        "accuracy is high.",
+        "f1": "Macro F1 averages over classes the harmonic mean of precision and recall. It is the one "
+        "balanced number to rank models by when classes are imbalanced or errors of both kinds matter.",
+    }
     confusion_figure = True
 
     def metrics(self, num_classes: int, ignore_index: int) -> MetricCollection:

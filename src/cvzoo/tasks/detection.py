@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -67,6 +67,23 @@ class DetectionTask(TaskSpec):
     )
     reject_unit = "detection"
     report_metrics = ("mAP", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large", "mAR100")
+    metric_notes: ClassVar[Mapping[str, str]] = {
+        "mAP": "COCO mean average precision averages, over classes and IoU thresholds 0.50 to 0.95, the "
+        "area under each precision-recall curve. It is the standard detection benchmark metric because it "
+        "rewards finding every object, ranking detections well and placing boxes tightly.",
+        "mAP50": "mAP50 is the mean average precision at IoU 0.5 (the PASCAL VOC metric). It counts a "
+        "roughly placed box as a hit, so it measures finding and classifying objects more than localising.",
+        "mAP75": "mAP75 is the mean average precision at IoU 0.75. Next to mAP50 it shows how tight the "
+        "boxes are: a large gap means objects are found but boxes are loose.",
+        "mAP_small": "mAP_small is COCO mAP over objects under 32x32 pixels. Small objects are where "
+        "detectors differ most, and what a coarse feature pyramid misses.",
+        "mAP_medium": "mAP_medium is COCO mAP over objects between 32x32 and 96x96 pixels. It is logged "
+        "only when the split holds such objects.",
+        "mAP_large": "mAP_large is COCO mAP over objects above 96x96 pixels. It is logged only when the "
+        "split holds such objects.",
+        "mAR100": "mAR100 is the mean recall over IoU 0.50 to 0.95 with up to 100 detections per image. "
+        "It shows how many objects the detector can find at all, whatever its scores.",
+    }
     per_class_chart = "AP"
 
     def metrics(self, num_classes: int, ignore_index: int) -> MetricCollection:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassJaccardIndex
@@ -33,6 +36,17 @@ class SegmentationTask(TaskSpec):
     output_postprocess = "softmax over C; argmax = class per pixel"
     reject_unit = "pixel"
     report_metrics = ("mIoU", "dice", "pixel_acc")
+    metric_notes: ClassVar[Mapping[str, str]] = {
+        "mIoU": "Mean intersection over union averages over classes the overlap of predicted and true "
+        "regions divided by their union. It is the standard segmentation benchmark metric because it "
+        "punishes missed and spurious pixels and weighs small classes as much as large ones.",
+        "dice": "Dice (per-pixel F1) averages over classes twice the overlap divided by the sizes of the "
+        "predicted and true regions. It is the usual metric in medical and thin-structure segmentation "
+        "and is gentler than IoU on small errors (Dice = 2 IoU / (1 + IoU) per class).",
+        "pixel_acc": "Pixel accuracy is the share of labelled pixels (ignore_index excluded) with the right "
+        "class. It is an intuitive sanity check, but background and other large classes dominate it, so "
+        "read it next to mIoU.",
+    }
     per_class_chart = "IoU"
 
     def metrics(self, num_classes: int, ignore_index: int) -> MetricCollection:
