@@ -150,3 +150,13 @@ def test_skip_leaves_bad_annotations_out_and_counts_them(compose_cfg, tmp_path, 
     _, target = splits.train.dataset[0]
     assert target["labels"].tolist() == [0]
     assert "skipped 2 bad annotations" in caplog.text
+
+
+def test_coco_images_without_width_and_height_take_the_size_of_the_file(compose_cfg, tmp_path):
+    def drop_sizes(coco: dict) -> None:
+        for entry in coco["images"]:
+            del entry["width"], entry["height"]
+
+    root = coco_with(tmp_path, drop_sizes)
+    splits = load_folder(compose_cfg, "coco_folder", root)
+    assert splits.train.dataset.items[0].width == 64 and splits.train.dataset.items[0].height == 64

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from cvzoo.data.detection_files import Annotated, BadAnnotations, box_problem, clip_box, detection_splits
 from cvzoo.data.folder import check_root
 from cvzoo.data.splits import DatasetSplits
@@ -39,6 +41,14 @@ def _categories(data: Mapping[str, Any], path: Path) -> dict[int, int]:
     return {cid: index for index, cid in enumerate(ids)}
 
 
+def _size(entry: Mapping[str, Any], file: Path) -> tuple[int, int]:
+    """The image's ``(width, height)`` from its JSON entry, else from the file."""
+    if entry.get("width") and entry.get("height"):
+        return int(entry["width"]), int(entry["height"])
+    with Image.open(file) as img:
+        return img.size
+
+
 def _images(data: Mapping[str, Any], folder: Path, path: Path, bad: BadAnnotations) -> dict[int, Annotated]:
     """Image id -> Annotated for each image entry whose file exists."""
     images = {}
@@ -49,7 +59,7 @@ def _images(data: Mapping[str, Any], folder: Path, path: Path, bad: BadAnnotatio
                 f"{path}: image {entry.get('id')} file_name={entry.get('file_name')!r} is not under {folder}"
             )
             continue
-        images[int(entry["id"])] = Annotated(file, int(entry["width"]), int(entry["height"]))
+        images[int(entry["id"])] = Annotated(file, *_size(entry, file))
     return images
 
 
