@@ -32,8 +32,8 @@ def run(cfg: DictConfig) -> int:
         else ""
     )
     skipped = f", {len(result.failed)} unreadable skipped (errors.csv)" if result.failed else ""
-    print(f"predicted {len(result.rows)} images{reject}{skipped}: {result.out / 'predictions.csv'}")
-    return len(result.rows)
+    print(f"predicted {result.images} images{reject}{skipped}: {result.out / 'predictions.csv'}")
+    return result.images
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")

@@ -53,5 +53,5 @@ def test_large_datasets_are_sampled_but_counted_in_full():
 
 
 def test_bad_task_is_a_one_line_error():
-    with pytest.raises(DataError, match="unknown task 'detection'"):
-        dataset_meta_features(np.zeros((2, 4, 4, 3)), np.zeros(2), "detection", 2)
+    with pytest.raises(DataError, match="unknown task 'keypoints'"):
+        dataset_meta_features(np.zeros((2, 4, 4, 3)), np.zeros(2), "keypoints", 2)

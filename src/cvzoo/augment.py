@@ -4,7 +4,8 @@ The group is selected as a list (``augmentation=[basic,jpeg]``); each selected f
 one named block, applied in order. The block name picks its builder: ``jpeg`` is Kornia's
 differentiable JPEG, every other block is a mapping ``transform name -> Kornia arguments``
 (see ``GEOMETRIC`` and ``PHOTOMETRIC``). Images are float in [0, 1] (normalization belongs to
-the model); masks, when present, move with geometric transforms only.
+the model); masks, when present, move with geometric transforms only; boxes (detection) move
+with the same geometric parameters, are clipped to the image and dropped once they leave it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ PHOTOMETRIC = {
     "erasing": "RandomErasing",
 }
 JPEG_OPTIONS = ("p", "quality")
+MIN_BOX_SIDE = 1.0  # pixels: a moved box narrower or lower than this after clipping has left the image
 
 
 class BatchAugmentation(nn.Module):
@@ -53,6 +55,40 @@ class BatchAugmentation(nn.Module):
         for block in self.blocks:
             images, masks = block(images, masks)
         return images, masks
+
+    def with_boxes(self, images: Tensor, targets: list[dict[str, Tensor]]) -> tuple[Tensor, list[dict]]:
+        """Augment images and move their box targets (xyxy pixels); boxes that leave are dropped."""
+        boxes, valid = pad_boxes(targets, images)
+        for block in self.blocks:
+            images, boxes = block.with_boxes(images, boxes)
+        return images, unpad_boxes(boxes, valid, targets, images.shape[-2:])
+
+
+def pad_boxes(targets: list[dict[str, Tensor]], images: Tensor) -> tuple[Tensor, Tensor]:
+    """``(B, N, 4)`` boxes (zeros past each image's count) and the ``(B, N)`` mask of real ones."""
+    most = max([len(t["boxes"]) for t in targets] + [1])
+    boxes = images.new_zeros(len(targets), most, 4)
+    valid = torch.zeros(len(targets), most, dtype=torch.bool, device=images.device)
+    for b, target in enumerate(targets):
+        boxes[b, : len(target["boxes"])] = target["boxes"].to(boxes)
+        valid[b, : len(target["boxes"])] = True
+    return boxes, valid
+
+
+def unpad_boxes(
+    boxes: Tensor, valid: Tensor, targets: list[dict[str, Tensor]], size: tuple[int, int]
+) -> list[dict[str, Tensor]]:
+    """Clip moved boxes to the image and keep the real ones that still cover ``MIN_BOX_SIDE``."""
+    height, width = size
+    limit = boxes.new_tensor([width, height, width, height])
+    clipped = torch.minimum(boxes.clamp(min=0), limit)
+    sides = clipped[..., 2:] - clipped[..., :2]
+    keep = valid & (sides >= MIN_BOX_SIDE).all(-1)
+    out = []
+    for b, target in enumerate(targets):
+        kept = keep[b, : len(target["boxes"])]
+        out.append({**target, "boxes": clipped[b, : len(kept)][kept], "labels": target["labels"][kept]})
+    return out
 
 
 def _kornia_class(name: str) -> type[nn.Module]:
@@ -113,16 +149,31 @@ class TransformBlock(nn.Module):
         # One Kornia sequence per input size (RandomResizedCrop crops back to the input size).
         self.geometric = nn.ModuleDict()
 
-    def _sequence(self, height: int, width: int) -> nn.Module:
-        """The geometric AugmentationSequential for ``height x width`` inputs (built once)."""
-        key = f"{height}x{width}"
+    def _sequence(self, height: int, width: int, target: str = "mask") -> nn.Module:
+        """The geometric AugmentationSequential for ``height x width`` inputs and a target kind."""
+        key = f"{height}x{width}-{target}"
         if key not in self.geometric:
             import kornia.augmentation as K
 
             size = (self.output_size,) * 2 if self.output_size else (height, width)
             steps = [_geometric(*spec, size) for spec in self.geometric_specs]
-            self.geometric[key] = K.AugmentationSequential(*steps, data_keys=["input", "mask"])
+            self.geometric[key] = K.AugmentationSequential(*steps, data_keys=["input", target])
         return self.geometric[key]
+
+    def with_boxes(self, images: Tensor, boxes: Tensor) -> tuple[Tensor, Tensor]:
+        """Augment images and move padded ``(B, N, 4)`` xyxy boxes with the same parameters."""
+        if self.geometric_specs:
+            sequence = self._sequence(*images.shape[-2:], target="bbox_xyxy")
+            # Kornia places pixel i's centre at i; cvzoo's box edges put it at i + 0.5.
+            images, moved = sequence(images, boxes - 0.5)
+            boxes = moved + 0.5
+        return self._photometric(images), boxes
+
+    def _photometric(self, images: Tensor) -> Tensor:
+        """The photometric transforms (images only), then clamp to [0, 1]."""
+        for transform in self.photometric:
+            images = transform(images)
+        return images.clamp(0.0, 1.0)
 
     def forward(self, images: Tensor, masks: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Return the augmented ``(images, masks)``; images stay in [0, 1]."""
@@ -133,9 +184,7 @@ class TransformBlock(nn.Module):
             else:
                 images, shifted = sequence(images, shift_masks(masks, images.dtype))
                 masks = unshift_masks(shifted, self.ignore_index)
-        for transform in self.photometric:
-            images = transform(images)
-        return images.clamp(0.0, 1.0), masks
+        return self._photometric(images), masks
 
 
 class JpegBlock(nn.Module):
@@ -163,6 +212,10 @@ class JpegBlock(nn.Module):
         rgb = images.expand(-1, 3, -1, -1) if channels == 1 else images
         out = self._transform(images.device)(rgb)
         return (out.mean(1, keepdim=True) if channels == 1 else out), masks
+
+    def with_boxes(self, images: Tensor, boxes: Tensor) -> tuple[Tensor, Tensor]:
+        """JPEG touches the images only; boxes pass through."""
+        return self(images, None)[0], boxes
 
 
 def _option_map(where: str, options: Any) -> Mapping[str, Any]:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
-from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cvzoo.augment import build_augmentation
-from cvzoo.data.resize import center_fit
 from cvzoo.errors import DivergedError
 from cvzoo.models import build_model
 from cvzoo.optim import build_optimizer, build_scheduler
-from cvzoo.tasks import TASKS, per_class_metric
+from cvzoo.tasks import get_task
 
 
 class CvzooModule(L.LightningModule):
@@ -29,13 +26,13 @@ class CvzooModule(L.LightningModule):
         )
         self.cfg = cfg
         data = cfg["dataset"]
-        self.task = TASKS[str(data["task"])]
+        self.task = get_task(str(data["task"]))
         self.ignore_index = ignore_index
         num_classes = len(class_names)
         self.model, self.model_info = build_model(
             cfg["backbone"], cfg["head"], num_classes, data["mean"], data["std"]
         )
-        self.criterion = self.task.loss(ignore_index, float(cfg.get("label_smoothing", 0.0)))
+        self.criterion = self.task.criterion(self.model, ignore_index, float(cfg.get("label_smoothing", 0.0)))
         # Items may arrive as a larger cached square; the device brings them to the training size.
         self.image_size = int(data["image_size"])
         self.eval_crop = float(data.get("eval_crop", 0.875))
@@ -48,8 +45,9 @@ class CvzooModule(L.LightningModule):
                 for stage in ("val", "test")
             }
         )
-        self.per_class_name, self.per_class = per_class_metric(self.task.name, num_classes, ignore_index)
-        self.confusion = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
+        self.per_class_name = self.task.per_class_field
+        self.per_class = self.task.per_class_metric(num_classes, ignore_index)
+        self.confusion = self.task.confusion_metric(num_classes, ignore_index)
         self.per_class_values: list[float | None] = []
         self.confusion_values: list[list[int]] = []
         self.channels_last = bool(cfg.get("trainer", {}).get("channels_last", False))
@@ -66,15 +64,14 @@ class CvzooModule(L.LightningModule):
         """Scale uint8 images to [0, 1] on the device, fit them to the training size, augment in training."""
         images, targets = batch
         images = images.float().div_(255.0)
-        masks = targets if targets.ndim == 3 else None
         augment = self.augment is not None and self.trainer is not None and self.trainer.training
         if not (augment and self.augment.crops):  # a resized_crop goes to the training size itself
-            images, masks = center_fit(images, masks, self.image_size, self.eval_crop)
+            images, targets = self.task.fit(images, targets, self.image_size, self.eval_crop)
         if augment:
-            images, masks = self.augment(images, masks)
-        return images, (masks if masks is not None else targets)
+            images, targets = self.task.augment(self.augment, images, targets)
+        return images, targets
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> Tensor:
         """One optimization step; a non-finite loss stops the run as diverged."""
         images, targets = batch
         loss = self.criterion(self(images), targets)
@@ -95,7 +92,7 @@ class CvzooModule(L.LightningModule):
             return True
         return self.global_step % max(int(self.trainer.log_every_n_steps), 1) == 0
 
-    def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+    def _eval_step(self, batch: tuple[Tensor, Any], stage: str) -> None:
         """Loss and metric updates shared by validation and test."""
         images, targets = batch
         logits = self(images)
@@ -107,35 +104,38 @@ class CvzooModule(L.LightningModule):
             batch_size=len(images),
             sync_dist=True,
         )
-        preds = logits.argmax(1)
+        preds = self.task.predictions(self.model, logits)
         self.metrics[stage].update(preds, targets)
         if stage == "test":
             self.per_class.update(preds, targets)
-            self.confusion.update(preds, targets)
+            if self.confusion is not None:
+                self.confusion.update(preds, targets)
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> None:
         """Accumulate validation metrics."""
         self._eval_step(batch, "val")
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> None:
         """Accumulate test metrics."""
         self._eval_step(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
         """Log and reset validation metrics."""
-        self.log_dict(self.metrics["val"].compute(), prog_bar=True, sync_dist=True)
+        self.log_dict(self.task.loggable(self.metrics["val"].compute()), prog_bar=True, sync_dist=True)
         self.metrics["val"].reset()
 
     def on_test_epoch_end(self) -> None:
         """Log test metrics and keep the per-class values for the run record."""
-        self.log_dict(self.metrics["test"].compute(), sync_dist=True)
+        self.log_dict(self.task.loggable(self.metrics["test"].compute()), sync_dist=True)
         self.metrics["test"].reset()
-        values = self.per_class.compute().detach().cpu().tolist()
-        self.per_class_values = [v if math.isfinite(v) else None for v in values]
+        self.per_class_values = self.task.per_class_values(
+            self.per_class.compute(), len(self.hparams["class_names"])
+        )
         self.per_class.reset()
-        self.confusion_values = self.confusion.compute().detach().cpu().long().tolist()
-        self.confusion.reset()
-        if self.task.name == "classification":
+        if self.confusion is not None:
+            self.confusion_values = self.confusion.compute().detach().cpu().long().tolist()
+            self.confusion.reset()
+        if self.task.confusion_figure:
             self._log_confusion_figure()
 
     def _log_confusion_figure(self) -> None:

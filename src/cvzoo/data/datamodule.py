@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from cvzoo.data.splits import DatasetSplits
+from cvzoo.tasks import get_task
 
 
 class CvzooDataModule(L.LightningDataModule):
@@ -30,6 +31,7 @@ class CvzooDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            collate_fn=get_task(self.splits.task).collate,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -99,9 +99,17 @@ class ShapesSpec:
 
 
 def _paint_objects(
-    rng: np.random.Generator, images: np.ndarray, masks: np.ndarray, bg: np.ndarray, spec: ShapesSpec
+    rng: np.random.Generator,
+    images: np.ndarray,
+    masks: np.ndarray,
+    bg: np.ndarray,
+    spec: ShapesSpec,
+    instances: np.ndarray,
 ) -> None:
-    """Paint 1..max_objects random shapes per image into ``images`` and ``masks`` in place."""
+    """Paint 1..max_objects random shapes per image into ``images``, ``masks`` and ``instances``.
+
+    ``instances`` gets the object's slot + 1 on its visible pixels (0 = background).
+    """
     n, size = masks.shape[0], masks.shape[1]
     counts = rng.integers(1, spec.max_objects + 1, n)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
@@ -123,24 +131,33 @@ def _paint_objects(
         shade = 1.0 + 0.12 * u[b, y, x]  # a soft gradient across the object
         images[b, y, x] = np.clip(colour[b] * shade[:, None], 0, 255)
         masks[b, y, x] = kind[b] + 1
+        instances[b, y, x] = slot + 1
 
 
-def generate_shapes(spec: ShapesSpec) -> tuple[Tensor, Tensor]:
-    """Uint8 images ``(N, 3, S, S)`` and uint8 masks ``(N, S, S)`` (0 = background)."""
+def generate_shape_instances(spec: ShapesSpec) -> tuple[Tensor, Tensor, Tensor]:
+    """Uint8 images ``(N, 3, S, S)``, class masks and instance maps ``(N, S, S)`` (0 = background)."""
     rng = np.random.default_rng(spec.seed)
     size = spec.image_size
     chunk = max(1, 2**21 // (size * size))
-    images, masks = [], []
+    images, masks, instances = [], [], []
     for start in range(0, spec.num_images, chunk):
         n = min(chunk, spec.num_images - start)
         canvas, bg = _backgrounds(rng, n, size)
         mask = np.zeros((n, size, size), dtype=np.uint8)
-        _paint_objects(rng, canvas, mask, bg, spec)
+        instance = np.zeros((n, size, size), dtype=np.uint8)
+        _paint_objects(rng, canvas, mask, bg, spec, instance)
         sigma = rng.uniform(min(3.0, spec.noise), spec.noise, (n, 1, 1, 1)).astype(np.float32)
         canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * sigma
         images.append(np.clip(np.rint(canvas), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2))
         masks.append(mask)
-    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(masks))
+        instances.append(instance)
+    return tuple(torch.from_numpy(np.concatenate(a)) for a in (images, masks, instances))
+
+
+def generate_shapes(spec: ShapesSpec) -> tuple[Tensor, Tensor]:
+    """Uint8 images ``(N, 3, S, S)`` and uint8 masks ``(N, S, S)`` (0 = background)."""
+    images, masks, _ = generate_shape_instances(spec)
+    return images, masks
 
 
 def _check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
@@ -178,13 +195,13 @@ def shapes_spec(cfg: Mapping[str, Any]) -> ShapesSpec:
     return spec
 
 
-def _cache_path(cache_dir: Path, spec: ShapesSpec) -> Path:
-    """``<cache_dir>/<hash>.pt`` for these settings and this generator version."""
+def cache_path(cache_dir: Path, spec: ShapesSpec, suffix: str = "") -> Path:
+    """``<cache_dir>/<hash><suffix>.pt`` for these settings and this generator version."""
     text = json.dumps({**asdict(spec), "version": GENERATOR_VERSION}, sort_keys=True)
-    return cache_dir / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.pt"
+    return cache_dir / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}{suffix}.pt"
 
 
-def _save_atomic(path: Path, data: dict[str, Tensor]) -> None:
+def save_atomic(path: Path, data: dict[str, Tensor]) -> None:
     """Write to a temp file in the same folder, then rename (safe for concurrent sweep jobs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
@@ -200,7 +217,7 @@ def _save_atomic(path: Path, data: dict[str, Tensor]) -> None:
 
 def load_or_generate(spec: ShapesSpec, cache_dir: Any) -> tuple[Tensor, Tensor]:
     """Read the cached images and masks for ``spec``, generating (and caching) them if needed."""
-    path = _cache_path(Path(str(cache_dir)), spec) if cache_dir else None
+    path = cache_path(Path(str(cache_dir)), spec) if cache_dir else None
     if path is not None and path.is_file():
         try:
             data = torch.load(path, weights_only=True)
@@ -209,7 +226,7 @@ def load_or_generate(spec: ShapesSpec, cache_dir: Any) -> tuple[Tensor, Tensor]:
             log.warning("regenerating shapes: cache %s is unreadable (%s)", path, err)
     images, masks = generate_shapes(spec)
     if path is not None:
-        _save_atomic(path, {"images": images, "masks": masks})
+        save_atomic(path, {"images": images, "masks": masks})
     return images, masks
 
 

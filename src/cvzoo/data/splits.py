@@ -12,8 +12,7 @@ from hydra.utils import get_method
 from torch.utils.data import Dataset, Subset
 
 from cvzoo.errors import ConfigError
-
-TASKS = ("classification", "segmentation")
+from cvzoo.tasks import get_task
 
 
 @dataclass
@@ -103,9 +102,7 @@ def make_splits(
 def build_splits(cfg: Mapping[str, Any]) -> DatasetSplits:
     """Validate the dataset config and call the loader its ``_target_`` names."""
     check_fraction(cfg.get("fraction", 1.0))
-    task = cfg.get("task")
-    if task not in TASKS:
-        raise ConfigError(f"dataset.task={task!r} must be one of {', '.join(TASKS)}")
+    get_task(str(cfg.get("task")))
     try:
         loader = get_method(str(cfg["_target_"]))
     except Exception as err:

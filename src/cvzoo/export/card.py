@@ -15,6 +15,7 @@ from cvzoo.errors import ModelError
 from cvzoo.export.wrapper import INPUT_FORMATS
 from cvzoo.inference.checkpoint import CheckpointMeta
 from cvzoo.results.record import _jsonable
+from cvzoo.tasks import get_task
 
 CARD_NAME = "model.json"
 # 2: ``input.geometry`` (resize before the graph); a card without it means squash to ``input.size``.
@@ -121,9 +122,8 @@ def build_card(
         "normalization": {"mean": meta.mean, "std": meta.std, "scale": 1 / 255, "inside_graph": True},
         "output": {
             "name": "logits",
-            "shape": "(B, C)" if meta.task == "classification" else "(B, C, H, W)",
-            "postprocess": "softmax over C; argmax = class"
-            + ("" if meta.task == "classification" else " per pixel"),
+            "shape": get_task(meta.task).output_shape,
+            "postprocess": get_task(meta.task).output_postprocess,
         },
         "files": dict(export["files"]),
         "opset": export.get("opset"),

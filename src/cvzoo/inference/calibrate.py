@@ -7,13 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from cvzoo.errors import DataError
+from cvzoo.errors import ConfigError, DataError
 from cvzoo.export.card import read_card, write_json
 from cvzoo.inference.calibration import CALIBRATION_NAME, PLOT_NAME, choose, plot_reject_curve
+from cvzoo.inference.detect import detection_confidence
 from cvzoo.inference.inputs import batched, collect_inputs, load_batch, load_split
 from cvzoo.inference.postprocess import confidence
 from cvzoo.inference.predictor import TorchPredictor
 from cvzoo.predictors.progress import fit_progress
+from cvzoo.tasks import get_task
 
 
 def split_confidence(
@@ -31,6 +33,10 @@ def split_confidence(
             hits.append((pred == target)[valid])
             tick()
     return np.concatenate(confs).ravel(), np.concatenate(hits).ravel()
+
+
+# Tasks whose answers are not one per image or pixel: how to score and check them on a split.
+SPLIT_CONFIDENCE = {"detection": detection_confidence}
 
 
 def image_confidence(predictor: TorchPredictor, spec: str, batch_size: int, progress: bool) -> np.ndarray:
@@ -71,17 +77,20 @@ def run_calibration(
     """Choose the threshold; write ``calibration.json`` and ``.png`` in the run dir; update the card."""
     predictor = TorchPredictor(ckpt)
     meta = predictor.meta
+    if images is not None and meta.task in SPLIT_CONFIDENCE:
+        raise ConfigError(f"images={images}: {meta.task} is calibrated on its validation split; drop images=")
     if images is not None:
         conf, correct = image_confidence(predictor, str(images), batch_size, progress), None
         source = f"images:{images}"
     else:
         split_images, targets = load_split(meta.cfg["dataset"], "val")
-        conf, correct = split_confidence(predictor, split_images, targets, batch_size, progress)
+        measure = SPLIT_CONFIDENCE.get(meta.task, split_confidence)
+        conf, correct = measure(predictor, split_images, targets, batch_size, progress)
         source = f"validation split of {meta.cfg['dataset'].get('name')}"
     result = {
         **choose(conf, correct, target_coverage, target_error),
         "source": source,
-        "unit": "image" if meta.task == "classification" else "pixel",
+        "unit": get_task(meta.task).reject_unit,
         "checkpoint": meta.checkpoint,
     }
     out_dir = Path(out) if out is not None else meta.run_dir

@@ -7,7 +7,7 @@ predictor's ``info.geometry``), so the two backends are timed and compared on ex
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ class PredictorInfo:
     ignore_index: int = 255
     threshold: float | None = None
     source: str = ""
+    head: dict[str, Any] = field(default_factory=dict)
+    """The head config (detection post-processing reads its NMS settings)."""
 
     @property
     def image_size(self) -> int:
@@ -66,6 +68,7 @@ class TorchPredictor:
             meta.ignore_index,
             _threshold(load_calibration(meta.run_dir)),
             str(ckpt),
+            dict(meta.cfg.get("head") or {}),
         )
 
     @torch.inference_mode()
@@ -117,6 +120,7 @@ class OnnxPredictor:
             ignore_index=int(card.get("ignore_index", facts.get("ignore_index", 255))),
             threshold=_threshold(card.get("reject")),
             source=str(path),
+            head=dict(((card.get("source") or {}).get("config") or {}).get("head") or {}),
         )
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from cvzoo.inference.detect import DETECTION_COLUMNS, DetectionSettings, DetectionWriter
 from cvzoo.inference.inputs import ImageBatch, batched, collect_inputs, load_batch
 from cvzoo.inference.postprocess import classify, segment
 from cvzoo.inference.predictor import OnnxPredictor, TorchPredictor, open_predictor
@@ -48,10 +49,11 @@ class PredictResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     threshold: float | None = None
+    images: int = 0
 
     @property
     def rejected(self) -> int:
-        """How many images were answered ``unknown``."""
+        """How many answers were ``unknown`` (images, or detections under the threshold)."""
         return sum(int(r.get("rejected", 0)) for r in self.rows)
 
 
@@ -102,6 +104,9 @@ def predict_paths(
     result = PredictResult(Path(out), threshold=threshold)
     root = common_root(paths)
     chunks = list(batched(paths, opts.batch_size))
+    detector = None
+    if info.task == "detection":
+        detector = DetectionWriter(result.out, info.class_names, DetectionSettings.from_head(info.head))
     with fit_progress(opts.progress, f"predicting {len(paths)} images", len(chunks)) as tick:
         for chunk in chunks:
             batch = load_batch(chunk, info.geometry)
@@ -111,7 +116,10 @@ def predict_paths(
             if batch.paths:
                 logits = predictor(batch.images)
                 names = [relative_name(p, root) for p in batch.paths]
-                if info.task == "classification":
+                result.images += len(names)
+                if detector is not None:
+                    result.rows += detector.rows(batch.paths, names, logits, info.image_size, threshold)
+                elif info.task == "classification":
                     result.rows += classification_rows(
                         names, classify(logits, info.class_names, opts.topk, threshold)
                     )
@@ -120,8 +128,14 @@ def predict_paths(
                         predictor, batch, logits, names, result.out, threshold, opts.overlay_alpha
                     )
             tick()
-    columns = CLASSIFICATION_COLUMNS if info.task == "classification" else SEGMENTATION_COLUMNS
+    columns = {
+        "classification": CLASSIFICATION_COLUMNS,
+        "segmentation": SEGMENTATION_COLUMNS,
+        "detection": DETECTION_COLUMNS,
+    }[info.task]
     write_csv(result.out / "predictions.csv", columns, result.rows)
+    if detector is not None:
+        detector.finish()
     if result.failed:
         write_csv(
             result.out / "errors.csv",

@@ -11,9 +11,9 @@ import math
 import numpy as np
 
 from cvzoo.errors import DataError
+from cvzoo.tasks import TASKS
 
 MAX_SAMPLE = 500
-TASKS = {"classification": 0.0, "segmentation": 1.0}
 
 
 def _to_nhwc(images: np.ndarray) -> np.ndarray:
@@ -92,7 +92,7 @@ def dataset_meta_features(
     features = {
         "num_images": float(num_images if num_images is not None else len(images)),
         "num_classes": float(num_classes),
-        "task": TASKS[task],
+        "task": TASKS[task].metafeature_code,
         "image_height": float(rgb.shape[1]),
         "image_width": float(rgb.shape[2]),
         "channels": float(pixels.shape[-1]),

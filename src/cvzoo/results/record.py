@@ -12,8 +12,10 @@ Schema (version 1) -- documented in the README, keep both in sync:
   (dicts ``metric name -> float``, names such as ``val/acc`` / ``test/mIoU``), ``history``
   (one dict per epoch with ``epoch``, ``train/loss`` and the val metrics),
 - ``per_class`` (``{"names": [...], "test/iou": [...]}`` for segmentation,
-  ``test/recall`` for classification),
-- ``confusion_matrix`` (test split, rows = true class, columns = predicted class),
+  ``test/recall`` for classification, ``test/ap`` (AP@[.5:.95]) for detection; the field is the
+  task's ``per_class_field`` in ``cvzoo.tasks``),
+- ``confusion_matrix`` (test split, rows = true class, columns = predicted class; empty for
+  detection),
 - ``dataset_meta`` (dataset meta-features of the training split, for the boosting predictor),
 - ``class_names``, ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``,
   ``train_images``,

@@ -17,10 +17,11 @@ import pandas as pd
 
 from cvzoo.errors import ConfigError, DataError
 from cvzoo.results.store import find_records
+from cvzoo.tasks import TASKS
 
 REPORT_MD, REPORT_CSV = "report.md", "report.csv"
 # Task metrics in the order they are shown (classification, then segmentation).
-METRIC_ORDER = ("acc", "precision", "recall", "f1", "mIoU", "dice", "pixel_acc")
+METRIC_ORDER = tuple(name for task in TASKS.values() for name in task.report_metrics)
 # Config groups whose choice has one label per record; their inner keys follow the label.
 GROUPS = ("backbone", "head", "dataset", "augmentation", "optimizer", "scheduler")
 SHOWN = ("backbone", "head", "augmentation", "optimizer")  # always columns of the table

@@ -9,30 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from cvzoo.results.report import SHOWN, group_label, metric_columns, monitor_value
+from cvzoo.tasks import TASKS
 
 UNFINISHED = "no result: the run was killed or is still running"
 COSTS = ("params", "GFLOPs", "train time", "img/s")
-# Why each number is in the report: two sentences each (what it measures, why it matters).
+# Why each number is in the report: two sentences each (what it measures, why it matters); the
+# task metrics' notes are declared by their task modules (cvzoo.tasks).
 WHY = {
-    "acc": "Accuracy is the share of test images whose predicted class is the true one. It is the "
-    "headline number most benchmarks quote, but on imbalanced data it mostly reflects the large classes.",
-    "precision": "Macro precision averages over classes the share of predictions of a class that "
-    "are right. It is reported because a model that over-predicts some classes (false alarms) can "
-    "still have high accuracy.",
-    "recall": "Macro recall averages over classes the share of each class's images that are found. "
-    "It weighs every class equally, so a model that ignores rare classes scores low even when its "
-    "accuracy is high.",
-    "f1": "Macro F1 averages over classes the harmonic mean of precision and recall. It is the one "
-    "balanced number to rank models by when classes are imbalanced or errors of both kinds matter.",
-    "mIoU": "Mean intersection over union averages over classes the overlap of predicted and true "
-    "regions divided by their union. It is the standard segmentation benchmark metric because it "
-    "punishes missed and spurious pixels and weighs small classes as much as large ones.",
-    "dice": "Dice (per-pixel F1) averages over classes twice the overlap divided by the sizes of the "
-    "predicted and true regions. It is the usual metric in medical and thin-structure segmentation "
-    "and is gentler than IoU on small errors (Dice = 2 IoU / (1 + IoU) per class).",
-    "pixel_acc": "Pixel accuracy is the share of labelled pixels (ignore_index excluded) with the right "
-    "class. It is an intuitive sanity check, but background and other large classes dominate it, so "
-    "read it next to mIoU.",
+    **{name: note for task in TASKS.values() for name, note in task.metric_notes.items()},
     "params": "Params counts the weights of backbone and head. It decides memory, checkpoint size and "
     "download cost, and large models need more data to generalise.",
     "GFLOPs": "GFLOPs are the forward floating-point operations for one image at the training "
@@ -143,6 +127,12 @@ def _failed_table(
     return ["", "## Failed runs", "", *_table(header, rows)]
 
 
+def _is_run_plot(key: str, run: str) -> bool:
+    """True for the per-run plot keys of ``run``: ``confusion/<run>`` and ``per_class_<metric>/<run>``."""
+    kind, _, owner = key.partition("/")
+    return owner == run and (kind == "confusion" or kind.startswith("per_class_"))
+
+
 def _images(
     paths: Mapping[str, Path], out: Path, records: Sequence[Mapping[str, Any]], ids: Sequence[str]
 ) -> list[str]:
@@ -152,21 +142,18 @@ def _images(
         lines += ["", "## Curves", "", f"![training and validation curves]({paths['curves'].name})"]
     if "hparams" in paths:
         lines += ["", "## Hyperparameters", "", f"![metric against hyperparameters]({paths['hparams'].name})"]
-    per_run = [
-        (run, r)
-        for run, r in zip(ids, records)
-        if f"confusion/{run}" in paths or f"per_class_iou/{run}" in paths
-    ]
+    per_run_keys = {run: [k for k in paths if _is_run_plot(k, run)] for run in ids}
+    per_run = [(run, r) for run, r in zip(ids, records) if per_run_keys[run]]
     if per_run:
         lines += [
             "",
             "## Per run",
             "",
-            "Confusion matrices (classification, rows = true class) and per-class IoU "
-            "(segmentation) on the test split, best run first.",
+            "Confusion matrices (classification, rows = true class), per-class IoU "
+            "(segmentation) and per-class AP (detection) on the test split, best run first.",
         ]
     for run, record in per_run:
-        plots = [paths[k] for k in (f"confusion/{run}", f"per_class_iou/{run}") if k in paths]
+        plots = [paths[k] for k in sorted(per_run_keys[run], key=lambda k: not k.startswith("confusion/"))]
         if plots:
             lines += ["", f"### `{run}`: {record.get('backbone')} + {record.get('head')}", ""]
             lines += [f"![{p.stem}]({os.path.relpath(p, out)})" for p in plots]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,6 +190,7 @@ def figure_jobs(
 ) -> list[tuple[str, str, Any]]:
     """``(key, file name, make_figure)`` for every plot the report shows."""
     from cvzoo.results.report import file_id, monitor_value
+    from cvzoo.tasks import TASKS
 
     jobs: list[tuple[str, str, Any]] = []
     histories = {run_label(i, r): r["history"] for i, r in zip(ids, records) if r.get("history")}
@@ -207,15 +209,22 @@ def figure_jobs(
         if record.get("status") != "ok":
             continue
         title = run_label(run_id, record)
-        matrix, iou = record.get("confusion_matrix"), (record.get("per_class") or {}).get("test/iou")
-        if matrix and record.get("task", "classification") == "classification":
+        task = TASKS.get(str(record.get("task", "classification")))
+        if task is None:
+            continue
+        matrix = record.get("confusion_matrix")
+        per_class = (record.get("per_class") or {}).get(f"test/{task.per_class_field}")
+        if matrix and task.confusion_figure:
             names = record.get("class_names") or []
             make = lambda m=matrix, c=names, t=title: confusion_figure(m, c, f"Confusion matrix (test), {t}")  # noqa: E731
             jobs.append((f"confusion/{run_id}", f"confusion_{file_id(run_id)}.png", make))
-        if iou:
+        if per_class and task.per_class_chart:
             names = (record.get("per_class") or {}).get("names") or []
-            make = lambda v=iou, c=names, t=title: per_class_figure(c, v, "IoU (test)", f"Per-class IoU, {t}")  # noqa: E731
-            jobs.append((f"per_class_iou/{run_id}", f"per_class_iou_{file_id(run_id)}.png", make))
+            label, field = task.per_class_chart, task.per_class_field
+            make = partial(
+                per_class_figure, names, per_class, f"{label} (test)", f"Per-class {label}, {title}"
+            )
+            jobs.append((f"per_class_{field}/{run_id}", f"per_class_{field}_{file_id(run_id)}.png", make))
     return jobs
 
 

@@ -15,6 +15,7 @@ import torch
 from cvzoo.data import DatasetSplits
 from cvzoo.predictors.metafeatures import dataset_meta_features
 from cvzoo.results import config_hash
+from cvzoo.tasks import get_task
 
 log = logging.getLogger(__name__)
 SAMPLE = 300
@@ -26,7 +27,8 @@ def _sample_arrays(splits: DatasetSplits, seed: int) -> tuple[np.ndarray, np.nda
     picks = np.random.default_rng(seed).permutation(n)[: min(n, SAMPLE)]
     items = [splits.train[int(i)] for i in picks]
     images = torch.stack([image for image, _ in items]).numpy()
-    targets = torch.stack([torch.as_tensor(t) for _, t in items]).numpy()
+    task = get_task(splits.task)
+    targets = torch.stack([task.meta_target(image, t) for image, t in items]).numpy()
     return images, targets
 
 

@@ -2,7 +2,8 @@
 
 Every head subclasses :class:`Head`: ``Head(feature_info, num_classes, **options)`` then
 ``head(features) -> logits``. Classification heads return ``(B, classes)``; segmentation heads
-return ``(B, classes, h, w)`` at any stride (the model upsamples to the input resolution).
+return ``(B, classes, h, w)`` at any stride (the model upsamples to the input resolution);
+detection heads return ``(B, A, 9 + classes)`` over their priors (see ``heads/detection.py``).
 A head declares which tasks it serves and whether it needs a multi-scale pyramid.
 """
 
