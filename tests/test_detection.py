@@ -137,7 +137,9 @@ def test_boxes_that_leave_the_image_are_dropped_and_the_rest_clipped():
     assert kept["boxes"].tolist() == [[28, 4, 32, 9], [3, 3, 6, 6]]
 
 
-def test_detection_run_leaves_a_record_with_map(run_train, tmp_path):
+def test_detection_run_leaves_a_record_with_map_and_a_pr_curve_the_report_draws(run_train, tmp_path):
+    from cvzoo.cli import main
+
     result = run_train("head=fcos", "dataset=shapes_det", "dataset.fraction=0.2", "augmentation=basic")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "run finished:" in result.stdout and "val/mAP=" in result.stdout
@@ -149,6 +151,13 @@ def test_detection_run_leaves_a_record_with_map(run_train, tmp_path):
     assert record["per_class"]["names"] == ["circle", "square", "triangle"]
     assert len(record["per_class"]["test/ap"]) == 3
     assert record["dataset_meta"]["task"] == TASKS["detection"].metafeature_code
+    curve = record["curves"]["test/pr@0.5"]  # COCO's 101 recall points, precision averaged over classes
+    assert curve["recall"][0] == 0.0 and curve["recall"][-1] == 1.0 and len(curve["recall"]) == 101
+    assert len(curve["precision"]) == 101
+    assert all(p is None or 0.0 <= p <= 1.0 for p in curve["precision"])
+    assert main(["report", str(path.parent.parent), "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "curve_test_pr_0.5.png").stat().st_size > 0
+    assert "](curve_test_pr_0.5.png)" in (tmp_path / "report" / "report.md").read_text()
 
 
 @pytest.mark.slow
@@ -179,20 +188,25 @@ def test_detection_sweep_leaves_the_matrix(run_train, tmp_path, capsys):
     assert all(line.endswith(",1,1") for line in counts[1:])
 
 
-def test_detection_report_shows_map_columns_and_per_class_ap_bars(tmp_path):
+def test_detection_report_shows_map_columns_per_class_ap_bars_and_overlaid_pr_curves(tmp_path):
     from cvzoo.results import write_record
     from cvzoo.results.report import write_report
 
+    recall = [i / 100 for i in range(101)]
     for run, score in (("a", 0.4), ("b", 0.5)):
+        precision = [max(0.0, 1 - r * (1 - score)) if r < 0.9 else None for r in recall]
         write_record(tmp_path / run, {
             "status": "ok", "task": "detection", "backbone": "resnet18", "head": f"fcos{run}",
             "dataset": "shapes_det", "monitor": "val/mAP", "monitor_mode": "max", "seed": 0,
             "config": {"backbone": {"name": "resnet18"}, "head": {"name": f"fcos{run}"}},
             "best_val": {"val/mAP": score}, "test": {"test/mAP": score, "test/mAP50": score + 0.3},
             "per_class": {"names": NAMES_SHAPES, "test/ap": [score, 0.2, None]}, "confusion_matrix": [],
+            "curves": {"test/pr@0.5": {"recall": recall, "precision": precision}},
         })  # fmt: skip
     paths = write_report(tmp_path)
-    assert {"per_class_ap/a", "per_class_ap/b"} <= set(paths)
+    assert {"per_class_ap/a", "per_class_ap/b", "curve_chart/test/pr@0.5"} <= set(paths)
+    assert paths["curve_chart/test/pr@0.5"].name == "curve_test_pr_0.5.png"
     assert not any(key.startswith("confusion/") for key in paths)
     text = paths["md"].read_text()
     assert "test/mAP | test/mAP50" in text and "- **mAP**: " in text and "- **mAP50**: " in text
+    assert "## Test curve `test/pr@0.5`" in text and "](curve_test_pr_0.5.png)" in text

@@ -63,6 +63,7 @@ def test_train_py_writes_a_complete_record(run_train, tmp_path):
     assert record["params"] > 0 and record["flops_per_image"] > 0 and record["train_images_per_s"] > 0
     assert Path(record["checkpoint"]).is_file() and Path(record["last_checkpoint"]).is_file()
     assert len(record["confusion_matrix"]) == 10
+    assert "curves" not in record  # only tasks that declare curve charts (detection) record curves
 
 
 def test_resume_from_last_checkpoint(compose_cfg, tmp_path):

@@ -49,6 +49,7 @@ class CvzooModule(L.LightningModule):
         self.per_class = self.task.per_class_metric(num_classes, ignore_index)
         self.confusion = self.task.confusion_metric(num_classes, ignore_index)
         self.per_class_values: list[float | None] = []
+        self.curve_values: dict[str, dict[str, list[float | None]]] = {}
         self.confusion_values: list[list[int]] = []
         self.channels_last = bool(cfg.get("trainer", {}).get("channels_last", False))
         if self.channels_last:
@@ -128,9 +129,9 @@ class CvzooModule(L.LightningModule):
         """Log test metrics and keep the per-class values for the run record."""
         self.log_dict(self.task.loggable(self.metrics["test"].compute()), sync_dist=True)
         self.metrics["test"].reset()
-        self.per_class_values = self.task.per_class_values(
-            self.per_class.compute(), len(self.hparams["class_names"])
-        )
+        computed = self.per_class.compute()
+        self.per_class_values = self.task.per_class_values(computed, len(self.hparams["class_names"]))
+        self.curve_values = self.task.curves(self.per_class, computed)
         self.per_class.reset()
         if self.confusion is not None:
             self.confusion_values = self.confusion.compute().detach().cpu().long().tolist()

@@ -16,6 +16,8 @@ Schema (version 1) -- documented in the README, keep both in sync:
   task's ``per_class_field`` in ``cvzoo.tasks``),
 - ``confusion_matrix`` (test split, rows = true class, columns = predicted class; empty for
   detection),
+- ``curves`` (only for tasks that declare ``curve_charts``: detection's ``test/pr@0.5`` is
+  ``{"recall": [101 points], "precision": [mean over classes, null where undefined]}``),
 - ``dataset_meta`` (dataset meta-features of the training split, for the boosting predictor),
 - ``class_names``, ``params``, ``flops_per_image``, ``train_time_s``, ``train_images_per_s``,
   ``train_images``,

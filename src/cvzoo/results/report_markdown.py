@@ -142,6 +142,9 @@ def _images(
         lines += ["", "## Curves", "", f"![training and validation curves]({paths['curves'].name})"]
     if "hparams" in paths:
         lines += ["", "## Hyperparameters", "", f"![metric against hyperparameters]({paths['hparams'].name})"]
+    for key in (k for k in paths if k.startswith("curve_chart/")):
+        name = key.partition("/")[2]
+        lines += ["", f"## Test curve `{name}`", "", f"![{name}, all runs overlaid]({paths[key].name})"]
     per_run_keys = {run: [k for k in paths if _is_run_plot(k, run)] for run in ids}
     per_run = [(run, r) for run, r in zip(ids, records) if per_run_keys[run]]
     if per_run:

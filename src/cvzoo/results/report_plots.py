@@ -1,4 +1,4 @@
-"""Figures of the comparison report: curves, confusion matrices, per-class IoU, hyperparameters."""
+"""Figures of the comparison report: curves, confusion matrices, per-class charts, task curves, hparams."""
 
 from __future__ import annotations
 
@@ -127,6 +127,26 @@ def per_class_figure(names: Sequence[str], values: Sequence[float | None], metri
     return fig
 
 
+def overlay_figure(
+    curves: Mapping[str, Mapping[str, Sequence[float | None]]], x: str, y: str, title: str
+) -> Figure:
+    """One record curve (``y`` against ``x``) per run on shared 0..1 axes; undefined points are gaps."""
+    fig = _figure(6.0, 4.6)
+    ax = fig.subplots()
+    for (label, curve), color in zip(curves.items(), _colors(len(curves))):
+        ys = [np.nan if v is None else v for v in curve[y]]
+        ax.plot(curve[x], ys, color=color, label=label)
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _is_number(value: Any) -> bool:
     """True for ints and floats (not bools)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
@@ -225,7 +245,27 @@ def figure_jobs(
                 per_class_figure, names, per_class, f"{label} (test)", f"Per-class {label}, {title}"
             )
             jobs.append((f"per_class_{field}/{run_id}", f"per_class_{field}_{file_id(run_id)}.png", make))
-    return jobs
+    return jobs + _overlay_jobs(records, ids)
+
+
+def _overlay_jobs(records: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> list[tuple[str, str, Any]]:
+    """One ``curve_chart/<name>`` figure per curve a task declares, every ok run that has it overlaid."""
+    from cvzoo.results.report import file_id
+    from cvzoo.tasks import TASKS
+
+    charts: dict[str, tuple[tuple[str, str, str], dict[str, Any]]] = {}
+    for run_id, record in zip(ids, records):
+        task = TASKS.get(str(record.get("task", "classification")))
+        if record.get("status") != "ok" or task is None:
+            continue
+        for name, spec in task.curve_charts.items():
+            curve = (record.get("curves") or {}).get(name)
+            if curve and all(curve.get(field) for field in spec[:2]):
+                charts.setdefault(name, (spec, {}))[1][run_label(run_id, record)] = curve
+    return [
+        (f"curve_chart/{name}", f"curve_{file_id(name)}.png", partial(overlay_figure, curves, *spec))
+        for name, (spec, curves) in charts.items()
+    ]
 
 
 def write_figures(

@@ -19,7 +19,7 @@ from cvzoo.results.record import RECORD_NAME, get_value, load_record
 METRIC_SECTIONS = ("best_val", "final_val", "test")
 # Top-level fields that are bookkeeping, not something to filter or pivot on.
 _NOT_KEYS = (
-    "config", "history", "per_class", "confusion_matrix", "class_names", "versions",
+    "config", "history", "per_class", "confusion_matrix", "curves", "class_names", "versions",
     *METRIC_SECTIONS,
 )  # fmt: skip
 

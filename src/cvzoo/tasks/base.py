@@ -51,6 +51,8 @@ class TaskSpec(ABC):
     """Two sentences per metric for the report: what it measures, why it matters."""
     per_class_chart: ClassVar[str | None] = None
     """Axis label of the report's per-class bar chart of ``per_class_field`` (None: no chart)."""
+    curve_charts: ClassVar[Mapping[str, tuple[str, str, str]]] = {}
+    """``record["curves"]`` key -> (x field, y field, title): one report figure per key, runs overlaid."""
 
     @abstractmethod
     def metrics(self, num_classes: int, ignore_index: int) -> MetricCollection:
@@ -79,6 +81,10 @@ class TaskSpec(ABC):
     def per_class_values(self, computed: Any, num_classes: int) -> list[float | None]:
         """The record's per-class list from ``per_class_metric().compute()``."""
         return finite_or_none(computed.detach().cpu().tolist())
+
+    def curves(self, metric: Metric, computed: Any) -> dict[str, dict[str, list[float | None]]]:
+        """The record's ``curves`` (name -> field -> values) from ``per_class_metric`` and its result."""
+        return {}
 
     def confusion_metric(self, num_classes: int, ignore_index: int) -> Metric | None:
         """The test confusion matrix, or None when the task has none."""

@@ -5,7 +5,7 @@ collated as a list); the model returns the head's ``(B, A, 9 + C)`` detection ou
 head turns it into detections. Metrics come from torchmetrics' ``MeanAveragePrecision`` on the
 ``faster_coco_eval`` backend: ``mAP`` (IoU .5:.95, monitored), ``mAP50``, ``mAP75`` and
 ``mAP_small/medium/large`` (a size range without objects is not logged); the record keeps the
-per-class AP.
+per-class AP and the test precision-recall curve at IoU 0.5.
 """
 
 from __future__ import annotations
@@ -37,11 +37,34 @@ LOGGED = {
 }
 
 
+PR_CURVE = "test/pr@0.5"
+PR_IOU = 0.5
+
+
 def mean_average_precision(class_metrics: bool = False) -> MeanAveragePrecision:
-    """COCO box mAP over xyxy boxes on the fast backend."""
+    """COCO box mAP over xyxy boxes on the fast backend (with precision tables for per-class runs)."""
     return MeanAveragePrecision(
-        box_format="xyxy", iou_type="bbox", backend=BACKEND, class_metrics=class_metrics
+        box_format="xyxy",
+        iou_type="bbox",
+        backend=BACKEND,
+        class_metrics=class_metrics,
+        extended_summary=class_metrics,
     )
+
+
+def pr_curve(metric: MeanAveragePrecision, computed: Mapping[str, Any]) -> dict[str, list[float | None]]:
+    """COCO precision at the 101 recall points, IoU 0.5, all areas, most detections, mean over classes.
+
+    A class without ground truth (COCO's -1) is left out of the mean; a recall point no class
+    defines is None.
+    """
+    iou = min(range(len(metric.iou_thresholds)), key=lambda i: abs(metric.iou_thresholds[i] - PR_IOU))
+    table = computed["precision"][iou, :, :, 0, -1].double()  # (R, K)
+    defined = table >= 0
+    counts = defined.sum(1)
+    means = torch.where(defined, table, 0.0).sum(1) / counts.clamp(min=1)
+    precision = [float(m) if int(c) else None for m, c in zip(means.tolist(), counts.tolist())]
+    return {"recall": [round(float(r), 6) for r in metric.rec_thresholds], "precision": precision}
 
 
 def detection_head(model: nn.Module) -> Any:
@@ -85,6 +108,9 @@ class DetectionTask(TaskSpec):
         "It shows how many objects the detector can find at all, whatever its scores.",
     }
     per_class_chart = "AP"
+    curve_charts: ClassVar[Mapping[str, tuple[str, str, str]]] = {
+        PR_CURVE: ("recall", "precision", "Precision-recall at IoU 0.5 (test, mean over classes)")
+    }
 
     def metrics(self, num_classes: int, ignore_index: int) -> MetricCollection:
         """COCO mAP and its IoU/size variants."""
@@ -120,6 +146,10 @@ class DetectionTask(TaskSpec):
             if 0 <= int(cls) < num_classes and ap >= 0:
                 values[int(cls)] = ap
         return finite_or_none(values)
+
+    def curves(self, metric: Metric, computed: Mapping[str, Any]) -> dict[str, dict[str, list[float | None]]]:
+        """The test precision-recall curve at IoU 0.5."""
+        return {PR_CURVE: pr_curve(metric, computed)}
 
     def confusion_metric(self, num_classes: int, ignore_index: int) -> Metric | None:
         """Detection records carry no confusion matrix."""

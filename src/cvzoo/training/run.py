@@ -124,6 +124,8 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> None
             f"test/{module.per_class_name}": module.per_class_values,
         }
         record["confusion_matrix"] = module.confusion_values
+        if module.curve_values:  # only tasks that declare curves (detection: precision-recall)
+            record["curves"] = module.curve_values
 
 
 def summary_line(record: dict[str, Any]) -> str:
