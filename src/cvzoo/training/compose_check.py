@@ -29,8 +29,9 @@ from cvzoo.training.overrides import (
 
 _PLAIN = re.compile(r"^[\w./:@+-]*$")
 _SKIP_FLAGS = ("--hydra-help", "--info", "-i", "--shell-completion", "-sc")
-# Keys whose numeric or boolean default also takes a word (Lightning: devices=auto, deterministic=warn).
-_WORD_KEYS = ("trainer.devices", "trainer.deterministic")
+# Keys whose numeric or boolean default also takes a word (Lightning: devices=auto, deterministic=warn;
+# backbone.pretrained=auto or a local weights file).
+_WORD_KEYS = ("trainer.devices", "trainer.deterministic", "backbone.pretrained")
 
 
 def _quoted(value: str) -> str:
