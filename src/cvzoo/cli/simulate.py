@@ -16,22 +16,6 @@ from cvzoo.search.knobs import DEFAULTS
 from cvzoo.search.simulate import simulate
 
 
-def parse_budget(text: str) -> float | int:
-    """A budget: a fraction in (0, 1] of the trainable cells ("0.3") or a number of runs ("25")."""
-    try:
-        value: float | int = int(text)
-    except ValueError:
-        try:
-            value = float(text)
-        except ValueError:
-            value = 0
-    if value <= 0 or (isinstance(value, float) and value > 1 and not value.is_integer()):
-        raise ConfigError(
-            f"--budget {text!r} is invalid; use fractions in (0, 1] like 0.3 or run counts like 25"
-        )
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``simulate`` sub-command."""
     p = subparsers.add_parser(
@@ -109,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--init-share {args.init_share} must be in (0, 1]")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
-    budgets = [parse_budget(text) for text in args.budget]
+    budgets = [simulate_epochs.parse_budget(text) for text in args.budget]
     matrix = read_table(args.full)
     features = None
     if args.exclude_cols:

@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default=None, help="with --fidelity: replay only this task")
 
 
-def parse_share(text: str) -> float | int:
-    """A budget: a share in (0, 1] of all curves' epochs ("0.1") or a number of epochs ("500")."""
+def parse_budget(text: str, unit: str = "runs") -> float | int:
+    """A budget: a share in (0, 1] ("0.3") or a whole number of ``unit`` (runs or epochs: "25")."""
     try:
         value: float | int = int(text)
     except ValueError:
@@ -36,8 +36,10 @@ def parse_share(text: str) -> float | int:
             value = float(text)
         except ValueError:
             value = 0
+    if isinstance(value, float) and value > 1 and value.is_integer():
+        value = int(value)
     if value <= 0 or (isinstance(value, float) and value > 1):
-        raise ConfigError(f"--budget {text!r} is invalid; use shares in (0, 1] like 0.1 or epochs like 500")
+        raise ConfigError(f"--budget {text!r} is invalid; use shares in (0, 1] like 0.3 or {unit} like 25")
     return value
 
 
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     """Read the curves, replay every strategy at every budget, print a table or one JSON object."""
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} must be >= 1")
-    budgets = [parse_share(text) for text in args.budget]
+    budgets = [parse_budget(text, "epochs") for text in args.budget]
     sets = read_curves(args.full, args.configs, args.task)
     err = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
