@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+from omegaconf import OmegaConf
+
+from cvzoo.models import build_model
+from cvzoo.models.heads.detection import PRIOR
 
 TINY_DET = (
     "dataset=shapes_det",
@@ -80,3 +85,19 @@ def test_guided_sweep_over_detection_heads_and_backbones_leaves_a_map_matrix(run
     assert matrix.shape == (2, 2)
     values = [float(str(v).lstrip("~")) for v in matrix.to_numpy().ravel()]
     assert all(0.0 <= v <= 1.0 for v in values)  # mAP, trained or predicted
+
+
+@pytest.mark.parametrize("head", ["fcos", "retinanet"])
+def test_boxes_are_decoded_in_float32_under_bf16_autocast(compose_cfg, head):
+    # bf16 keeps 8 bits of mantissa: a prior at x=300 would be rounded to a multiple of 2 pixels
+    cfg = compose_cfg("backbone=test_resnet", f"head={head}", "dataset=shapes_det")
+    spec = OmegaConf.to_container(cfg, resolve=True)
+    model, _ = build_model(spec["backbone"], spec["head"], 3, spec["dataset"]["mean"], spec["dataset"]["std"])
+    model.eval()
+    images = torch.rand(1, 3, 320, 320)
+    with torch.no_grad():
+        exact = model(images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(images)
+    assert mixed.dtype == torch.float32
+    assert torch.equal(mixed[..., PRIOR], exact[..., PRIOR])

@@ -68,8 +68,9 @@ def select_detections(
 def cell_centres(m: Tensor, stride: int) -> Tensor:
     """``(h * w, 2)``: the centre of every cell of map ``m`` in input pixels, row-major."""
     h, w = m.shape[-2:]
-    ys = (torch.arange(h, device=m.device, dtype=m.dtype) + 0.5) * stride
-    xs = (torch.arange(w, device=m.device, dtype=m.dtype) + 0.5) * stride
+    dtype = torch.promote_types(m.dtype, torch.float32)  # bf16/fp16 would round pixel coordinates
+    ys = (torch.arange(h, device=m.device, dtype=dtype) + 0.5) * stride
+    xs = (torch.arange(w, device=m.device, dtype=dtype) + 0.5) * stride
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([xx.flatten(), yy.flatten()], 1)
 

@@ -91,11 +91,11 @@ class FCOSHead(DetectionHead):
         logits, distances, quality = [], [], []
         for k, (m, stride) in enumerate(zip(maps, self.strides)):
             cls, box = self.cls_tower(m), self.box_tower(m)
-            logits.append(self.cls_logits(cls))
-            raw = (self.box_distances(box) * self.scales[k]).clamp(max=MAX_LOG_DISTANCE)
+            logits.append(self.cls_logits(cls).float())  # decoding runs in float32 under autocast
+            raw = (self.box_distances(box).float() * self.scales[k]).clamp(max=MAX_LOG_DISTANCE)
             distances.append(raw.exp() * stride)
-            quality.append(self.centerness(box))
-        priors = cell_priors(maps, self.strides).to(maps[0].dtype)
+            quality.append(self.centerness(box).float())
+        priors = cell_priors(maps, self.strides).to(distances[0].dtype)
         ltrb = flatten_levels(distances)
         xy = (priors[None, :, :2] + priors[None, :, 2:]) / 2
         boxes = torch.cat([xy - ltrb[..., :2], xy + ltrb[..., 2:]], -1)

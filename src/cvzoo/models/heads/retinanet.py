@@ -88,7 +88,7 @@ class RetinaNetHead(DetectionHead):
         rows = []
         for m, stride in zip(maps, self.strides):
             centres = cell_centres(m, stride)[:, None]  # (cells, 1, 2)
-            half = (self.shapes.to(m) * stride / 2)[None]  # (1, K, 2)
+            half = (self.shapes.to(centres) * stride / 2)[None]  # (1, K, 2)
             rows.append(torch.cat([centres - half, centres + half], -1).reshape(-1, 4))
         return torch.cat(rows)
 
@@ -102,9 +102,9 @@ class RetinaNetHead(DetectionHead):
         maps = self.pyramid(features)
         logits = torch.cat(
             [self._per_anchor(self.cls_logits(self.cls_tower(m)), self.num_classes) for m in maps], 1
-        )
-        deltas = torch.cat([self._per_anchor(self.box_deltas(self.box_tower(m)), 4) for m in maps], 1)
-        anchors = self._anchors(maps)[None]
+        ).float()  # decoding runs in float32 under autocast
+        deltas = torch.cat([self._per_anchor(self.box_deltas(self.box_tower(m)), 4) for m in maps], 1).float()
+        anchors = self._anchors(maps)[None].to(deltas.dtype)
         size = anchors[..., 2:] - anchors[..., :2]
         centre = anchors[..., :2] + size / 2 + deltas[..., :2] * size
         half = size * deltas[..., 2:].clamp(max=MAX_LOG_SCALE).exp() / 2
