@@ -92,6 +92,13 @@ def load_split(
     images, targets = [], []
     for start in range(0, count, _FIT_CHUNK):  # float copies at the cache size stay bounded
         items = [dataset[i] for i in range(start, min(count, start + _FIT_CHUNK))]
+        if isinstance(items[0][1], Mapping):  # detection: box dicts, images already at image_size
+            fitted, _ = geometry.fit_batch(torch.stack([torch.as_tensor(x) for x, _ in items]))
+            images.append(fitted)
+            boxes = np.empty(len(items), dtype=object)
+            boxes[:] = [t for _, t in items]
+            targets.append(boxes)
+            continue
         target = torch.stack([torch.as_tensor(t) for _, t in items])
         masks = target if target.ndim == 3 else None
         fitted, masks = geometry.fit_batch(torch.stack([torch.as_tensor(x) for x, _ in items]), masks)
