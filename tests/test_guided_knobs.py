@@ -34,9 +34,14 @@ def test_the_search_and_simulate_take_their_defaults_from_the_knobs() -> None:
     )  # fmt: skip
 
 
-def test_an_unknown_sweeper_option_is_one_clear_error() -> None:
+def test_an_unknown_sweeper_option_is_one_clear_error(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(ConfigError, match="unknown guided sweeper option 'budjet'"):
+        GuidedKnobs.from_options(budjet=0.5)
+    with pytest.raises(SystemExit) as exit_info:  # inside Hydra: one error line and exit 2
         GuidedSweeper(budjet=0.5)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "budjet" in err and "Traceback" not in err
     sweeper = GuidedSweeper(budget=4, kappa=1.0)
     assert sweeper.budget == 4 and sweeper.options["kappa"] == 1.0
     assert GuidedKnobs.from_options(budget=4).search_options()["method"] == "auto"
