@@ -78,4 +78,4 @@ def test_cli_markdown_puts_baselines_and_auto_side_by_side(capsys):
     cells = [c.strip() for c in lines[2].split("|")[1:-1]]
     assert cells[:2] == ["mmdet_coco_1x_boxap", "0.3"] and cells[3] == "-"  # ALS refused: too sparse
     bias, auto = (float(cells[i].split(" ± ")[0]) for i in (2, 4))
-    assert auto < bias and "random_effects 2/2" in cells[-1]
+    assert auto <= bias and "random_effects 2/2" in cells[-1]  # ties it where nothing says otherwise

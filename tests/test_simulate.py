@@ -54,7 +54,7 @@ def test_guided_replay_only_reveals_measured_cells() -> None:
             return super().__getitem__(key)
 
     regret, spent = replay_guided(full.view(Recording), 20, seed=0)
-    assert spent == 20 and len(revealed) == 20 and len(set(revealed)) == 20
+    assert spent <= 20 and len(revealed) == spent and len(set(revealed)) == spent  # may stop early
     assert all(np.isfinite(full[cell]) for cell in revealed)
     assert regret >= 0
 

@@ -1,13 +1,14 @@
 """The two-way random-effects model: the quality model while a grid is too sparse to cross-validate.
 
-``y = c_g + a_row + b_col + e`` (Gaussian), solved exactly as a Gaussian process on the trained
-cells. Scales: a column measured in another unit (enough trained cells, spread far from the
-typical column's) is standardized on its own and gets its own fixed intercept (flat prior,
-estimated jointly with the row effects); all other columns share one location, scale and
-intercept, and their column effects are shrunk. Row, column and noise shares of the variance
-are not guessed: every pair on a small grid is weighed by its restricted likelihood and the
-predictions are averaged. Unlike column-centred completion, a column trained once does not
-absorb its cell's whole deviation, so row effects are learned from the first linked cells on.
+``y = c + a_row + b_col + e`` (Gaussian, mean-centred), solved exactly as a Gaussian process on
+the trained cells. Scales: a column measured in another unit (enough trained cells, spread far
+from the typical column's) is standardized on its own; all other columns share one location and
+scale. Variance shares: the row effect and the noise keep equal shares, which is the plain
+lambda = 1 bias model's transfer of a row's gap to other columns (a sparse grid cannot show how
+much of a backbone's gap carries over to a head measured on one or two backbones). The column
+share, the level of each column, is learned: when the likelihood says columns differ by far more
+than the equal split allows (datasets or tasks at very different levels), larger column shares
+are weighed by their likelihood and averaged; otherwise the equal split, the bias model, stays.
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ from scipy.linalg import cho_factor, cho_solve
 
 from cvzoo.predictors.bias import Cells, fit_bias
 from cvzoo.predictors.fitted import Completion
-from cvzoo.predictors.uncertainty import MIN_CALIBRATION_CELLS, ONE_STD_SHARE
+from cvzoo.predictors.uncertainty import ONE_STD_SHARE
 
 METHOD = "random_effects"
 
-# Candidate variance shares: noise, and the row part of what is left (the rest is the column's).
-NOISE_SHARES = (0.05, 0.2)
-ROW_SHARES = (0.1, 0.3, 0.5, 0.7, 0.9)
+# Candidate column shares of the variance (row effect and noise split the rest equally); the first
+# is the equal split, the bias model. Larger ones are used only when the likelihood prefers them by
+# more than EVIDENCE nats: the 95% likelihood-ratio test of one parameter (chi-square 3.84 / 2).
+COLUMN_SHARES = (1.0 / 3.0, 0.5, 0.7, 0.9, 0.97)
+EVIDENCE = 1.92
+# The std is calibrated on leave-one-out errors (MIN_LOO_CELLS trained cells or more): 68.3% within
+# 1 std, and TWO_STD_SHARE (the middle of the 90-98% a calibrated std should cover) within 2 std.
+MIN_LOO_CELLS = 10
+TWO_STD_SHARE = 0.93
 # Spread assumed while the trained cells have none (one cell): 1% of |value| (or 1).
 SINGLE_CELL_SCALE = 0.01
 # A column gets its own location and scale (and intercept) when it holds at least OWN_SCALE_CELLS
@@ -60,15 +67,15 @@ def _per_line(values: np.ndarray, lines: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass
 class Scales:
-    """Per-column location and scale, and each column's fixed intercept (0 = the shared one)."""
+    """Per-column location and scale; ``own`` marks columns standardized on their own."""
 
     center: np.ndarray
     scale: np.ndarray
-    group: np.ndarray
+    own: np.ndarray
 
     @classmethod
     def fit(cls, observed: np.ndarray) -> Scales:
-        """Own mean/std for columns with enough trained cells, one shared pair for the others."""
+        """Own mean/std for columns with enough trained cells in another unit, one shared pair else."""
         known = np.isfinite(observed)
         count = known.sum(axis=0)
         filled = np.where(known, observed, 0.0)
@@ -79,7 +86,7 @@ class Scales:
         if enough.any():  # a spread far from the typical one means another unit, not other rows
             reference = np.median(col_std[enough])
             own = enough & (np.abs(np.log(np.maximum(col_std, 1e-300) / reference)) > np.log(UNIT_RATIO))
-        if (~own).any() and not known[:, ~own].any():  # the shared intercept would have no cell
+        if (~own).any() and not known[:, ~own].any():  # the shared location would have no cell
             own[:] = False
         values = observed[:, ~own][known[:, ~own]] if (~own).any() else np.zeros(0)
         loc = float(values.mean()) if values.size else 0.0
@@ -88,45 +95,24 @@ class Scales:
         center = np.full(observed.shape[1], loc)
         scale = np.full(observed.shape[1], shared)
         center[own], scale[own] = col_mean[own], col_std[own]
-        group = np.zeros(observed.shape[1], dtype=int)
-        group[own] = np.arange(1, own.sum() + 1)
-        if not (~own).any():
-            group -= 1
-        return cls(center, scale, group)
+        return cls(center, scale, own)
 
 
-def _intercept_var(k_x, by_row: Lines, by_col: Lines, inv_info, group, shape, weights) -> np.ndarray:
-    """Variance added by the estimated intercepts: u' (X'K^-1X)^-1 u, u = x* - X'K^-1 k*."""
-    (rind, row_lines), (cind, col_lines) = by_row, by_col
-    row_w, col_w = weights
-    a = _per_line(row_w * (k_x.T @ rind), row_lines, shape[0])  # (p, R)
-    b = _per_line(col_w * (k_x.T @ cind), col_lines, shape[1])  # (p, C)
-    ma, mb = inv_info @ a, inv_info @ b
-    cols = np.arange(shape[1])
-    own = inv_info[group, group][None, :] - 2 * ma[group, :].T - 2 * mb[group, cols][None, :]
-    return own + np.einsum("pr,pr->r", a, ma)[:, None] + np.einsum("pc,pc->c", b, mb)[None, :] + 2 * a.T @ mb
+def _shares(column: float) -> tuple[float, float, float]:
+    """(row, column, noise) variance shares for one column share; row and noise split the rest."""
+    rest = (1.0 - column) / 2.0
+    return rest, column, rest
 
 
-def _posterior(by_row: Lines, by_col: Lines, z, design, group, shape, shares):
-    """Mean, variance (standardized units) and log restricted likelihood for one set of shares.
-
-    ``design`` (n, p) marks each trained cell's intercept, ``group`` (C,) each column's.
-    """
+def _posterior(by_row: Lines, by_col: Lines, z: np.ndarray, shape, shares):
+    """Mean, variance (standardized units) and log likelihood (scale profiled out) for one set of shares."""
     row_w, col_w, noise_w = shares
-    n, p = design.shape
+    n = z.size
     (rind, row_lines), (cind, col_lines) = by_row, by_col
     factor = cho_factor(row_w * rind @ rind.T + col_w * cind @ cind.T + noise_w * np.eye(n))
-    k_x = cho_solve(factor, design)
-    info = design.T @ k_x
-    inv_info = np.linalg.inv(info)
-    beta = inv_info @ (k_x.T @ z)
-    resid = z - design @ beta
-    alpha = cho_solve(factor, resid)
-    scale2, loglik = 1.0, 0.0
-    if n > p:
-        scale2 = max(float(resid @ alpha) / (n - p), 1e-12)
-        logdet = np.linalg.slogdet(info)[1]
-        loglik = -(n - p) / 2 * np.log(scale2) - np.log(np.diag(factor[0])).sum() - logdet / 2
+    alpha = cho_solve(factor, z)
+    scale2 = max(float(z @ alpha) / n, 1e-12) if n > 1 else 1.0
+    loglik = -n / 2 * np.log(scale2) - np.log(np.diag(factor[0])).sum()
     k_rows, k_cols = cho_solve(factor, rind), cho_solve(factor, cind)  # K^-1 R, K^-1 C
 
     def spread(row_values: np.ndarray, col_values: np.ndarray) -> np.ndarray:
@@ -135,45 +121,40 @@ def _posterior(by_row: Lines, by_col: Lines, z, design, group, shape, shares):
             col_values, col_lines, shape[1]
         )
 
-    mean = beta[group][None, :] + spread(row_w * (rind.T @ alpha), col_w * (cind.T @ alpha))
+    mean = spread(row_w * (rind.T @ alpha), col_w * (cind.T @ alpha))
     explained = spread(
         row_w**2 * np.einsum("nr,nr->r", rind, k_rows), col_w**2 * np.einsum("nc,nc->c", cind, k_cols)
     )
     explained[np.ix_(row_lines, col_lines)] += 2 * row_w * col_w * (rind.T @ k_cols)
-    fixed = _intercept_var(k_x, by_row, by_col, inv_info, group, shape, (row_w, col_w))
-    var = scale2 * (row_w + col_w + noise_w - explained + fixed)
+    var = scale2 * (row_w + col_w + noise_w - explained)
     return mean, np.maximum(var, 1e-12 * scale2), loglik
 
 
-def _loo_z(by_row: Lines, by_col: Lines, z: np.ndarray, design: np.ndarray, shares) -> np.ndarray:
+def _loo_z(by_row: Lines, by_col: Lines, z: np.ndarray, shares) -> np.ndarray:
     """Leave-one-out error of every trained cell over its leave-one-out predictive std.
 
-    Closed form for a Gaussian process with GLS intercepts: with P = K^-1 - K^-1 X (X'K^-1X)^-1
-    X'K^-1, the error is (P z)_i / P_ii and the variance scale2 / P_ii.
+    Closed form for a Gaussian process: the error is (K^-1 z)_i / (K^-1)_ii and the variance
+    scale2 / (K^-1)_ii.
     """
     row_w, col_w, noise_w = shares
     (rind, _), (cind, _) = by_row, by_col
-    n, p = design.shape
-    inverse = np.linalg.inv(row_w * rind @ rind.T + col_w * cind @ cind.T + noise_w * np.eye(n))
-    k_x = inverse @ design
-    proj = inverse - k_x @ np.linalg.solve(design.T @ k_x, k_x.T)
-    pz = proj @ z
-    scale2 = max(float(z @ pz) / max(n - p, 1), 1e-12)
-    return pz / np.sqrt(np.maximum(np.diag(proj), 1e-12) * scale2)
+    inverse = np.linalg.inv(row_w * rind @ rind.T + col_w * cind @ cind.T + noise_w * np.eye(z.size))
+    pz = inverse @ z
+    scale2 = max(float(z @ pz) / max(z.size, 1), 1e-12)
+    return pz / np.sqrt(np.maximum(np.diag(inverse), 1e-12) * scale2)
 
 
-def _calibration(cells: Cells, by_row: Lines, by_col: Lines, design: np.ndarray, shares) -> float:
-    """Factor on the std that puts 68.3% of the leave-one-out errors within +-1 std.
+def _calibration(cells: Cells, by_row: Lines, by_col: Lines, shares) -> float:
+    """Smallest factor on the std that puts 68.3% of the leave-one-out errors within 1 std and
+    TWO_STD_SHARE within 2 std (errors heavier-tailed than a Gaussian need the second).
 
-    Only cells whose row and column keep another trained cell are left out (like a cell to
-    predict, which has a trained row and column); 1 with fewer than MIN_CALIBRATION_CELLS such.
+    Every trained cell is left out in turn: its leave-one-out std already covers a row or column
+    left without cells, so the check needs no held-out set; 1 with fewer than MIN_LOO_CELLS cells.
     """
-    n_rows, n_cols = cells.counts()
-    linked = (n_rows[cells.rows] > 1) & (n_cols[cells.cols] > 1)
-    if linked.sum() < MIN_CALIBRATION_CELLS or len(cells) <= design.shape[1] + 1:
+    if len(cells) < MIN_LOO_CELLS:
         return 1.0
-    z = _loo_z(by_row, by_col, cells.values, design, shares)[linked]
-    return float(max(np.quantile(np.abs(z), ONE_STD_SHARE), 1e-6))
+    z = np.abs(_loo_z(by_row, by_col, cells.values, shares))
+    return float(max(np.quantile(z, ONE_STD_SHARE), np.quantile(z, TWO_STD_SHARE) / 2, 1e-6))
 
 
 def _check(observed: np.ndarray) -> np.ndarray:
@@ -206,7 +187,7 @@ def equal_shares(observed: np.ndarray) -> Completion:
 
 
 def random_effects(observed: np.ndarray) -> Completion:
-    """Posterior mean and predictive std of every cell, averaged over the variance shares.
+    """Posterior mean and predictive std of every cell, averaged over the column shares the data support.
 
     Above ``MAX_CELLS`` trained cells the exact solve is too slow and ``equal_shares`` serves.
     """
@@ -216,23 +197,11 @@ def random_effects(observed: np.ndarray) -> Completion:
         return equal_shares(observed)
     scales = Scales.fit(observed)
     cells = Cells.from_matrix((observed - scales.center) / scales.scale)
-    design = np.zeros((len(cells), int(scales.group.max()) + 1))
-    design[np.arange(len(cells)), scales.group[cells.cols]] = 1.0
     by_row, by_col = _indicators(cells.rows), _indicators(cells.cols)
-    grid = [(noise, share) for noise in NOISE_SHARES for share in ROW_SHARES]
-    fits = [
-        _posterior(
-            by_row,
-            by_col,
-            cells.values,
-            design,
-            scales.group,
-            cells.shape,
-            ((1 - noise) * share, (1 - noise) * (1 - share), noise),
-        )
-        for noise, share in grid
-    ]
+    fits = [_posterior(by_row, by_col, cells.values, cells.shape, _shares(c)) for c in COLUMN_SHARES]
     loglik = np.array([f[2] for f in fits])
+    if loglik.max() - loglik[0] < EVIDENCE:  # no clear evidence against the equal split
+        loglik[1:] = -np.inf
     weight = np.exp(loglik - loglik.max())
     weight /= weight.sum()
     mean = sum(w * f[0] for w, f in zip(weight, fits))
@@ -241,11 +210,8 @@ def random_effects(observed: np.ndarray) -> Completion:
     mean = np.where(known, observed, mean * scales.scale[None, :] + scales.center[None, :])
     std[known] = 0.0
     best = int(np.argmax(weight))
-    noise, share = grid[best]
-    shares = ((1 - noise) * share, (1 - noise) * (1 - share), noise)
-    factor = _calibration(cells, by_row, by_col, design, shares)
+    factor = _calibration(cells, by_row, by_col, _shares(COLUMN_SHARES[best]))
     std *= factor
-    own = int((scales.group > 0).sum() if (scales.group == 0).any() else scales.group.size)
-    params = {"noise_share": noise, "row_share": share, "weight": float(weight[best]),
-              "calibration": factor, "own_scale_columns": own}  # fmt: skip
+    params = {"column_share": COLUMN_SHARES[best], "weight": float(weight[best]),
+              "calibration": factor, "own_scale_columns": int(scales.own.sum())}  # fmt: skip
     return Completion(mean, std, METHOD, float("nan"), params=params, offsets_in_std=True)
