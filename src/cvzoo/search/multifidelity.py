@@ -37,7 +37,9 @@ class EpochGuidedSearch:
         fidelity: FidelityConfig | None = None,
         seed: int = 0,
     ) -> None:
-        self.rungs = (fidelity or FidelityConfig()).rungs(int(max_epochs))
+        fidelity = fidelity or FidelityConfig()
+        self.rungs = fidelity.rungs(int(max_epochs))
+        self.eta = fidelity.eta
         self.max_epochs = int(max_epochs)
         n = len(rows)
         self.values: list[np.ndarray] = [np.zeros(0) for _ in range(n)]
@@ -80,19 +82,40 @@ class EpochGuidedSearch:
         best = [v[-1] if v.size else -np.inf for v in self.values]
         return int(np.argmax(best)) if np.isfinite(max(best)) else None
 
+    def levels(self) -> np.ndarray:
+        """Rung index each configuration has reached (-1: not started); an ended curve counts
+        as having reached the rung its last stage was trained towards."""
+        epochs, rungs = self.epochs, np.asarray(self.rungs)
+        reached = np.searchsorted(rungs, epochs, side="right") - 1
+        towards = np.minimum(np.searchsorted(rungs, epochs, side="left"), rungs.size - 1)
+        return np.where(epochs == 0, -1, np.where(self.complete, towards, reached))
+
     def ask(self, refit: bool | None = None) -> tuple[int, int] | None:
         """The next (configuration, epoch to train it to); None when every curve has ended."""
-        open_ = np.flatnonzero(~self.complete)
-        if open_.size == 0:
+        open_ = ~self.complete
+        if not open_.any():
             return None
         epochs = self.epochs
         if not (epochs > 0).any():
-            return int(self.rng.choice(open_)), self.rungs[0]
+            return int(self.rng.choice(np.flatnonzero(open_))), self.rungs[0]
         with threadpool_limits(1, user_api="blas"):  # small solves: threads only add contention
             mean, std = self.predict(refit)
         best = mean[self.incumbent()]  # the predicted final of the best configuration seen
-        cost = np.maximum(self.max_epochs - epochs[open_], 1)
-        score = log_expected_improvement(mean[open_], std[open_], best) - np.log(cost)
-        pick = open_[np.flatnonzero(score == score.max())]
-        i = int(self.rng.choice(pick))
+        cost = np.maximum(self.max_epochs - epochs, 1)
+        score = log_expected_improvement(mean, std, best) - np.log(cost)
+        level = self.levels()
+        for k in range(len(self.rungs) - 2, -1, -1):  # a free promotion slot, highest rung first
+            slots = int(np.sum(level >= k) // self.eta) - int(np.sum(level > k))
+            candidates = np.flatnonzero((level == k) & open_)
+            if slots > 0 and candidates.size:
+                return self._pick(candidates, score), self.rungs[k + 1]
+        fresh = np.flatnonzero(level < 0)
+        if fresh.size:
+            return self._pick(fresh, score), self.rungs[0]
+        i = self._pick(np.flatnonzero(open_), score)
         return i, next(r for r in self.rungs if r > epochs[i])
+
+    def _pick(self, candidates: np.ndarray, score: np.ndarray) -> int:
+        """The candidate with the highest score (ties broken at random)."""
+        top = candidates[np.flatnonzero(score[candidates] == score[candidates].max())]
+        return int(self.rng.choice(top))
