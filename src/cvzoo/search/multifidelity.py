@@ -19,6 +19,7 @@ from cvzoo.search.acquisition import log_expected_improvement
 from cvzoo.search.factors import FactorModel
 from cvzoo.search.fidelity import FidelityConfig
 from cvzoo.search.transfer import extrapolate, fit_steps, rung_values
+from cvzoo.search.trust import Trust, check
 
 # Refit the factor model's variance shares when the number of started configurations has grown
 # by this factor since the last refit (in between, only the posterior is recomputed).
@@ -48,6 +49,8 @@ class EpochGuidedSearch:
         self.rng = np.random.default_rng(seed)
         self._fitted_at = 0
         self.prediction: tuple[np.ndarray, np.ndarray] | None = None
+        self._checked_at = 0
+        self.trust = Trust()
 
     @property
     def epochs(self) -> np.ndarray:
@@ -59,22 +62,38 @@ class EpochGuidedSearch:
         self.values[i] = np.maximum.accumulate(np.asarray(values, float))
         self.complete[i] = bool(complete) or self.values[i].size >= self.max_epochs
 
+    def _posterior(
+        self, values: list[np.ndarray], complete: np.ndarray, refit: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior mean and std of every final value from ``values``, and the curves' own
+        extrapolated finals (NaN: not started)."""
+        epochs = np.array([v.size for v in values])
+        levels = rung_values(values, complete, self.rungs)
+        mean, var = extrapolate(levels, complete, fit_steps(levels, epochs, self.rungs))
+        started = np.flatnonzero(epochs > 0)
+        post = self.model.fit(started, mean[started], var[started], refit=refit)
+        return post.mean, post.std, mean
+
     def predict(self, refit: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of every configuration's final value (curve and factor model combined).
 
         ``refit`` re-chooses the factor model's variance shares (None: when the started
         configurations have grown by REFIT_GROWTH since the last choice).
         """
-        epochs = self.epochs
-        levels = rung_values(self.values, self.complete, self.rungs)
-        mean, var = extrapolate(levels, self.complete, fit_steps(levels, epochs, self.rungs))
-        started = np.flatnonzero(epochs > 0)
+        started = int(np.sum(self.epochs > 0))
         if refit is None:
-            refit = started.size >= REFIT_GROWTH * self._fitted_at or started.size < 3
+            refit = started >= REFIT_GROWTH * self._fitted_at or started < 3
         if refit:
-            self._fitted_at = started.size
-        post = self.model.fit(started, mean[started], var[started], refit=refit)
-        self.prediction = (post.mean, post.std)
+            self._fitted_at = started
+        mean, std, own = self._posterior(self.values, self.complete, refit)
+        trained = int(self.epochs.sum())
+        if trained >= REFIT_GROWTH * self._checked_at:  # the held-out checks, on the same schedule
+            self._checked_at = trained
+            self.trust = check(
+                lambda v, c: self._posterior(v, c, False)[0],
+                self.values, self.complete, self.levels(), self.rungs, own,
+            )  # fmt: skip
+        self.prediction = (mean, std)
         return self.prediction
 
     def incumbent(self) -> int | None:
@@ -104,16 +123,31 @@ class EpochGuidedSearch:
         cost = np.maximum(self.max_epochs - epochs, 1)
         score = log_expected_improvement(mean, std, best) - np.log(cost)
         level = self.levels()
-        for k in range(len(self.rungs) - 2, -1, -1):  # a free promotion slot, highest rung first
-            slots = int(np.sum(level >= k) // self.eta) - int(np.sum(level > k))
-            candidates = np.flatnonzero((level == k) & open_)
-            if slots > 0 and candidates.size:
-                return self._pick(candidates, score), self.rungs[k + 1]
+        for k in range(len(self.rungs) - 2, -1, -1):  # a promotion, highest rung first
+            if (i := self._promotion(k, level, mean)) is not None:
+                return i, self.rungs[k + 1]
         fresh = np.flatnonzero(level < 0)
         if fresh.size:
+            if not self.trust.start:  # the skeleton's rule: a new configuration at random
+                return int(self.rng.choice(fresh)), self.rungs[0]
             return self._pick(fresh, score), self.rungs[0]
         i = self._pick(np.flatnonzero(open_), score)
         return i, next(r for r in self.rungs if r > epochs[i])
+
+    def _promotion(self, k: int, level: np.ndarray, mean: np.ndarray) -> int | None:
+        """Successive halving at rung ``k``: a configuration in the top 1/eta of those that
+        reached it, by predicted final where the model has earned it, else by value at the rung."""
+        members = np.flatnonzero(level >= k)
+        top = int(members.size // self.eta)
+        if top <= int(np.sum(level > k)):  # the rung's promotions are all taken
+            return None
+        if self.trust.promote.get(k, False):
+            key = mean[members]
+        else:
+            key = np.array([self.values[i][min(self.rungs[k], self.values[i].size) - 1] for i in members])
+        ranked = members[np.argsort(-key, kind="stable")[:top]]
+        ready = ranked[(level[ranked] == k) & ~self.complete[ranked]]
+        return int(ready[0]) if ready.size else None
 
     def _pick(self, candidates: np.ndarray, score: np.ndarray) -> int:
         """The candidate with the highest score (ties broken at random)."""
