@@ -1,13 +1,16 @@
-"""Guided search paid in epochs: continue a configuration while its final value can beat the best.
+"""Guided search paid in epochs: successive halving whose choices a model of the final value makes.
 
-Each decision refits two models and combines them: ``transfer`` turns every partial curve into a
-predicted final value with a variance (learned from the curves trained further), and the factor
-model (``factors``) pools those predictions over rows, columns and factor columns, so that
-configurations never trained get a prediction and noisy extrapolations are shrunk towards what
-similar configurations reached. The next epochs go to the configuration with the highest expected
-improvement of its final value over the incumbent's predicted final value (the incumbent being
-the configuration with the best value seen), per epoch it still needs to reach the end; it is
-trained to its next rung only, and the choice is made again with what that showed.
+The skeleton is asynchronous successive halving (rungs and ``eta`` from ``FidelityConfig``): a
+configuration goes on from rung k only while fewer than 1/eta of those that reached rung k have,
+and only from that top 1/eta; otherwise a new configuration starts. Within it the model decides
+wherever a held-out check (``trust``) shows that it orders configurations better than the rule
+it replaces: the top 1/eta of a rung by predicted final instead of by value at the rung, and the
+new configuration by expected improvement instead of at random. The model refits two parts each
+decision: ``transfer`` turns every partial curve into a predicted final value with a variance,
+and the factor model (``factors``) pools those over rows, columns and factor columns, so that
+configurations never trained get a prediction. Once every configuration has started, the epochs
+go to the highest expected improvement of the final value over the incumbent's, per epoch still
+needed; each choice trains to the next rung only.
 """
 
 from __future__ import annotations
