@@ -94,6 +94,14 @@ def _run_guided(search: EpochGuidedSearch, ledger: Ledger) -> None:
         search.tell(step[0], ledger.best_so_far[step[0]][: ledger.epochs[step[0]]], ledger.complete(step[0]))
 
 
+def test_levels_count_the_rung_reached_and_an_ended_curve_as_reaching_its_target() -> None:
+    search = EpochGuidedSearch(np.arange(4), np.zeros(4, int), 9)  # rungs at 1, 3 and 9 epochs
+    search.tell(0, np.ones(4), complete=False)  # past rung 3, on its way to 9
+    search.tell(1, np.ones(2), complete=True)  # ended while trained towards rung 3
+    search.tell(2, np.ones(1), complete=False)
+    assert search.levels().tolist() == [1, 1, 0, -1]
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_without_evidence_the_guided_search_promotes_like_successive_halving(seed: int) -> None:
     curves = [np.full(9, float(v)) for v in range(9)]  # nothing shared: every config its own row
