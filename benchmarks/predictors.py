@@ -91,7 +91,10 @@ def simulate_row(seeds: int) -> Row:
 
 
 def epoch_decision_row(rows: int = 10, cols: int = 20, max_epochs: int = 50) -> Row:
-    """Wall time of one epoch-guided decision (refit + choice) on a rows x cols grid, half started."""
+    """Wall time of one epoch-guided decision (refit + choice) on a rows x cols grid, half started.
+
+    The slowest of five decisions is reported: the first one also runs the held-out checks.
+    """
     from cvzoo.search.fidelity import FidelityConfig, Ledger
     from cvzoo.search.multifidelity import EpochGuidedSearch
 
@@ -111,7 +114,7 @@ def epoch_decision_row(rows: int = 10, cols: int = 20, max_epochs: int = 50) -> 
         start = time.perf_counter()
         search.ask(refit=True)
         times.append(time.perf_counter() - start)
-    seconds = float(np.median(times))
+    seconds = float(max(times))
     target = f"< 1 s ({'met' if seconds < 1 else 'MISSED'})"
     name = f"epoch-guided decision (refit + choice), {n} configurations, half started"
     return Row("5 predictors", name, fmt(seconds, "s", 3), target)

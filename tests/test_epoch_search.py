@@ -18,6 +18,7 @@ from cvzoo.search.factors import FactorModel
 from cvzoo.search.fidelity import FidelityConfig, Ledger
 from cvzoo.search.multifidelity import EpochGuidedSearch
 from cvzoo.search.transfer import extrapolate, fit_step, fit_steps, rung_values
+from cvzoo.search.trust import check
 
 DATA = Path(__file__).parent / "data" / "epochs"
 FT = DATA / "nmtlc_ft_zh_en_small.csv"  # 4 LLMs x 9 LoRA settings, BLEU per checkpoint
@@ -85,6 +86,69 @@ def test_the_guided_search_continues_the_configurations_that_can_win() -> None:
     assert ledger.used == 120
     assert ledger.epochs[:4].sum() > ledger.epochs[8:].sum()  # the good row got the epochs
     assert finals[ledger.winner()] >= finals.max() - 5
+
+
+def _run_guided(search: EpochGuidedSearch, ledger: Ledger) -> None:
+    while ledger.left > 0 and (step := search.ask()) is not None:
+        ledger.train(*step)
+        search.tell(step[0], ledger.best_so_far[step[0]][: ledger.epochs[step[0]]], ledger.complete(step[0]))
+
+
+def test_levels_count_the_rung_reached_and_an_ended_curve_as_reaching_its_target() -> None:
+    search = EpochGuidedSearch(np.arange(4), np.zeros(4, int), 9)  # rungs at 1, 3 and 9 epochs
+    search.tell(0, np.ones(4), complete=False)  # past rung 3, on its way to 9
+    search.tell(1, np.ones(2), complete=True)  # ended while trained towards rung 3
+    search.tell(2, np.ones(1), complete=False)
+    assert search.levels().tolist() == [1, 1, 0, -1]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_without_evidence_the_guided_search_promotes_like_successive_halving(seed: int) -> None:
+    curves = [np.full(9, float(v)) for v in range(9)]  # nothing shared: every config its own row
+    ledger = Ledger(curves, budget=15)
+    search = EpochGuidedSearch(np.arange(9), np.zeros(9, int), 9, seed=seed)
+    _run_guided(search, ledger)
+    started, promoted = ledger.epochs > 0, ledger.epochs >= 3
+    assert promoted.any() and promoted.sum() <= started.sum() // 3  # the top third at most
+    assert not promoted[:2].any()  # by rank at the rung: the two worst never qualify
+    assert ledger.winner() == np.flatnonzero(started).max()
+    assert not search.trust.start and not any(search.trust.promote.values())
+
+
+def _slow_starters(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """3 x 10 grid: the column sets the final value, and the best columns start slowest."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.repeat(np.arange(3), 10), np.tile(np.arange(10), 3)
+    finals = 10.0 + cols + rng.normal(0, 0.3, 30)
+    curves = [np.where(np.arange(1, 10) >= 3, f, 9.0 - 0.5 * (f - 10)) for f in finals]
+    return rows, cols, finals, curves
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_model_takes_over_promotion_where_rank_at_the_rung_misleads(seed: int) -> None:
+    rows, cols, finals, curves = _slow_starters(seed)
+    guided, asha = Ledger(curves, budget=80), Ledger(curves, budget=80)
+    search = EpochGuidedSearch(rows, cols, 9, seed=seed)
+    _run_guided(search, guided)
+    baselines.run_asha(asha, np.random.default_rng(seed), FidelityConfig())
+    assert search.trust.promote[0]  # its held-out check beat the epoch-1 rank
+    assert finals.max() - finals[guided.winner()] < 1.0 < finals.max() - finals[asha.winner()]
+
+
+def test_the_held_out_check_trusts_only_a_model_that_ranks_better_than_the_rung() -> None:
+    finals = np.arange(8.0)
+    values = [np.array([9.0 - f, f, f]) for f in finals]  # epoch 1 ranks them backwards
+    complete, level, rungs = np.zeros(8, bool), np.ones(8, int), [1, 3, 9]
+
+    def oracle(v: list[np.ndarray], c: np.ndarray) -> np.ndarray:
+        return finals
+
+    def at_epoch_1(v: list[np.ndarray], c: np.ndarray) -> np.ndarray:
+        return np.array([x[0] if x.size else 0.0 for x in v])
+
+    assert check(oracle, values, complete, level, rungs, finals).promote == {0: True}
+    trust = check(at_epoch_1, values, complete, level, rungs, finals)
+    assert trust.promote == {0: False} and not trust.start  # hidden curves all predict 0
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
