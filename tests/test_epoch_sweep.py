@@ -159,3 +159,30 @@ def test_a_killed_epoch_sweep_resumes_without_training_a_finished_epoch_again(tm
     summary = json.loads((tmp_path / "sw" / "guided.json").read_text())
     finished_before = sum(len(r["history"]) for r in before.values())
     assert sum(r["epochs"] for r in after.values()) == finished_before + summary["epochs_used"]
+
+
+@pytest.mark.slow
+def test_a_recipe_sweep_in_whole_runs_trains_its_budget_of_runs_to_the_end(tmp_path):
+    result = sweep(tmp_path, "backbone=test_resnet,test_vit", "head=linear,mlp", "optimizer=sgd,adamw",
+                   "hydra.sweeper.budget=3")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = records(tmp_path).values()
+    assert len(found) == 3 and all(r["stop_reason"] == "complete" and r["epochs"] == 1 for r in found)
+    summary = json.loads((tmp_path / "sw" / "guided.json").read_text())
+    assert summary["fidelity"] == "runs" and summary["epochs_used"] == 3
+    assert [c["status"] for c in summary["configs"]].count("trained") == 3
+    assert summary["winner"][2].startswith("optimizer=")
+
+
+@pytest.mark.slow
+def test_a_failed_configuration_is_recorded_and_the_epoch_sweep_goes_on(tmp_path):
+    bad_grid = ("backbone.name=test_resnet,no_such_model_xyz", "head=linear,mlp", "trainer.max_epochs=2")
+    result = sweep(tmp_path, *bad_grid, "hydra.sweeper.fidelity=epochs", "hydra.sweeper.budget=1.0")
+    assert result.returncode == 2  # exit status = number of failed jobs
+    summary = json.loads((tmp_path / "sw" / "guided.json").read_text())
+    failed = [c for c in summary["configs"] if c["status"] == "failed"]
+    assert [c["backbone"] for c in failed] == ["no_such_model_xyz"] * 2
+    assert all(load_record(c["run_dir"])["stop_reason"] == "failed" for c in failed)
+    good = [c for c in summary["configs"] if c["backbone"] == "test_resnet"]
+    assert [c["epochs"] for c in good] == [2, 2] and summary["stop_reason"] == "every configuration ended"
+    assert "failed | failed" in (tmp_path / "sw" / "matrix.md").read_text()

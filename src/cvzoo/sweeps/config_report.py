@@ -92,7 +92,7 @@ def sweep_summary(sweep: ConfigSweep, rows: list[dict[str, Any]]) -> dict[str, A
     return {
         "fidelity": sweep.fidelity, "max_epochs": sweep.max_epochs, "rungs": sweep.search.rungs,
         "configurations": len(sweep.configs), "factors": [f.key for f in sweep.grid.factors],
-        "winner": None if pick is None else [pick[keys[0]], pick[keys[1]], _label(pick["recipe"])],
+        "winner": None if pick is None else [pick[keys[0]], pick[keys[1]]] + ([_label(pick["recipe"])] if pick["recipe"] else []),
         "winner_value": None if pick is None else pick["best_seen"],
         "winner_epochs": None if pick is None else pick["epochs"],
         "budget_epochs": sweep.budget, "epochs_used": sweep.used, "stop_reason": reason,
