@@ -18,6 +18,7 @@ from cvzoo.results.record import load_record
 from cvzoo.search.fidelity import FidelityConfig
 from cvzoo.search.knobs import GuidedKnobs
 from cvzoo.sweeps.epoch_sweep import epoch_budget, schedule
+from cvzoo.sweeps.guided_sweeper import GuidedSweeper
 from cvzoo.training.compose import compose_train
 from cvzoo.training.continuation import continue_run
 from cvzoo.training.run import run_training
@@ -47,6 +48,14 @@ def test_the_budget_is_a_share_or_a_number_of_epochs_or_runs():
 def test_bad_sweeper_options_are_one_line_naming_the_value(options, message):
     with pytest.raises(ConfigError, match=message):
         GuidedKnobs.from_options(**options)
+
+
+def test_inside_hydra_a_bad_option_is_one_error_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        GuidedSweeper(fidelity="epoch")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "fidelity='epoch'" in err and "Traceback" not in err
 
 
 def test_stages_must_fit_the_full_length():

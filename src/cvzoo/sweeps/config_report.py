@@ -89,10 +89,12 @@ def sweep_summary(sweep: ConfigSweep, rows: list[dict[str, Any]]) -> dict[str, A
     reason = "every configuration ended" if not open_ else "budget spent"
     pick = rows[winner] if winner is not None else None
     keys = (sweep.grid.rows.record_key, sweep.grid.cols.record_key)
+    named = None if pick is None else [pick[keys[0]], pick[keys[1]], _label(pick["recipe"])]
     return {
-        "fidelity": sweep.fidelity, "max_epochs": sweep.max_epochs, "rungs": sweep.search.rungs,
+        "fidelity": sweep.fidelity, "max_epochs": sweep.max_epochs,
+        "rungs": sweep.stages.rungs(sweep.max_epochs),
         "configurations": len(sweep.configs), "factors": [f.key for f in sweep.grid.factors],
-        "winner": None if pick is None else [pick[keys[0]], pick[keys[1]]] + ([_label(pick["recipe"])] if pick["recipe"] else []),
+        "winner": named if not named or named[2] else named[:2],  # (row, col[, recipe])
         "winner_value": None if pick is None else pick["best_seen"],
         "winner_epochs": None if pick is None else pick["epochs"],
         "budget_epochs": sweep.budget, "epochs_used": sweep.used, "stop_reason": reason,

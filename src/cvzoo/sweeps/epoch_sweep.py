@@ -154,7 +154,11 @@ class ConfigSweep:
         return found
 
     def _ask(self) -> list[tuple[int, int]]:
-        """Up to ``workers`` (configuration, epoch target) decisions within the budget, none twice."""
+        """Up to ``workers`` (configuration, epoch target) decisions within the budget, none twice.
+
+        A pick is held out of the rest of the batch by telling the search it ended where it
+        stands (so the next pick is another configuration); its real state is restored after.
+        """
         picks: list[tuple[int, int]] = []
         left = self.budget - self.used
         while len(picks) < self.workers and left > 0:
