@@ -28,7 +28,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from cvzoo.errors import CvzooError, debug_requested
+from cvzoo.errors import ConfigError, CvzooError, debug_requested
 from cvzoo.results.quality_matrix import EARLIER, FAILED, NOT_RUN, TRAINED, QualityMatrix
 from cvzoo.search.guided import GuidedSearch
 from cvzoo.search.knobs import GuidedKnobs
@@ -174,6 +174,12 @@ class GuidedSweeper(Sweeper):
     def _sweep_configs(self, grid: Grid, sweep_dir: Path) -> list[list[JobReturn]]:
         """The guided sweep over configurations (recipe factors, or epochs as fidelity)."""
         cfg = self.config
+        every = int(cfg.trainer.get("check_val_every_n_epoch") or 1)
+        if self.knobs.fidelity == "epochs" and every != 1:
+            raise ConfigError(
+                f"hydra.sweeper.fidelity=epochs reads a validation value per epoch, but "
+                f"trainer.check_val_every_n_epoch={every}; set trainer.check_val_every_n_epoch=1"
+            )
         sweep = ConfigSweep(
             grid, self._launch, max_epochs=int(cfg.trainer.max_epochs), fidelity=self.knobs.fidelity,
             stages=self.knobs.fidelity_config(), budget=self.budget,
