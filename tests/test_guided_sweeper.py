@@ -76,6 +76,7 @@ def test_guided_sweep_spends_the_budget_covers_the_grid_and_reuses_earlier_recor
     assert statuses.count("trained") == 4 and statuses.count("predicted") == 2
     assert summary["spent"] == 4 and summary["winner"] in [list(c) for c in trained]
     assert summary["estimated_regret"] >= 0
+    assert summary["workers"] == 1 and summary["batches"] == 4 and 0 <= summary["idle_share"] < 1
     matrix = pd.read_csv(sweep / "matrix.csv", index_col=0, dtype=str)
     assert matrix.shape == (3, 2)
     assert sum(str(v).startswith("~") for v in matrix.to_numpy().ravel()) == 2

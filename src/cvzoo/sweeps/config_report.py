@@ -100,7 +100,7 @@ def sweep_summary(sweep: ConfigSweep, rows: list[dict[str, Any]]) -> dict[str, A
         "budget_epochs": sweep.budget, "epochs_used": sweep.used, "stop_reason": reason,
         "trained": sum(r["status"] == TRAINED for r in rows),
         "failed": sum(r["status"] == FAILED for r in rows),
-        "workers": sweep.workers, "batches": len(sweep.batches), "idle_share": sweep.idle_share(),
+        **sweep.clock.summary(),
     }  # fmt: skip
 
 

@@ -13,9 +13,7 @@ decisions are made in batches of the launcher's parallelism: the top picks, no c
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from cvzoo.results.store import find_records
 from cvzoo.search.design import resolve_budget
 from cvzoo.search.fidelity import FidelityConfig
 from cvzoo.search.multifidelity import EpochGuidedSearch
+from cvzoo.sweeps.batch_clock import BatchClock
 from cvzoo.sweeps.guided_grid import Config, Grid, job_record
 from cvzoo.training.checkpoints import usable_checkpoint
 
@@ -93,15 +92,6 @@ def next_job_number(sweep_dir: str | Path) -> int:
     return max(taken, default=-1) + 1
 
 
-def _seconds(record: dict[str, Any] | None) -> float:
-    """How long a job's run took (finished_at - started_at), 0 when unknown."""
-    try:
-        start = dt.datetime.fromisoformat(str(record["started_at"]))
-        return max(0.0, (dt.datetime.fromisoformat(str(record["finished_at"])) - start).total_seconds())
-    except (KeyError, TypeError, ValueError):
-        return 0.0
-
-
 class ConfigSweep:
     """Ask/launch/tell loop of one guided sweep over configurations (see module docstring)."""
 
@@ -110,7 +100,7 @@ class ConfigSweep:
         max_epochs: int, fidelity: str, stages: FidelityConfig, budget: float | int, workers: int,
         lower_is_better: bool, seed: int, first_job: int = 0,
     ) -> None:  # fmt: skip
-        self.grid, self.launch, self.fidelity = grid, launch, fidelity
+        self.grid, self.fidelity = grid, fidelity
         self.configs = grid.configs()
         self.max_epochs, self.workers = max_epochs, max(1, workers)
         self.sign = -1.0 if lower_is_better else 1.0
@@ -122,7 +112,7 @@ class ConfigSweep:
         self.progress = [Progress() for _ in self.configs]
         self.used, self.next_job = 0, first_job
         self.runs: list[dict[str, Any]] = []
-        self.batches: list[dict[str, float]] = []
+        self.clock = BatchClock(launch, self.workers)
 
     def _tell(self, i: int) -> None:
         """Pass configuration ``i``'s curve (oriented: higher is better) to the search."""
@@ -204,19 +194,15 @@ class ConfigSweep:
         while picks := self._ask():
             overrides = [self._overrides(i, target) for i, target in picks]  # resets fresh curves
             before = {i: self.progress[i].epochs for i, _ in picks}
-            start = time.perf_counter()
-            results = list(self.launch(overrides, self.next_job))
-            wall = time.perf_counter() - start
+            results = self.clock.launch(overrides, self.next_job)
             self.next_job += len(picks)
-            busy = sum(self._take(i, target, before[i], result)
-                       for (i, target), result in zip(picks, results, strict=True))  # fmt: skip
-            busy = min(busy, wall * self.workers)
-            self.batches.append({"jobs": len(picks), "wall_s": wall, "busy_s": busy})
+            for (i, target), result in zip(picks, results, strict=True):
+                self._take(i, target, before[i], result)
             returns.append(results)
         return returns
 
-    def _take(self, i: int, target: int, before: int, result: JobReturn) -> float:
-        """Read a finished job's record into configuration ``i``; the job's run time in seconds."""
+    def _take(self, i: int, target: int, before: int, result: JobReturn) -> None:
+        """Read a finished job's record into configuration ``i``."""
         p = self.progress[i]
         output_dir = result.hydra_cfg.hydra.runtime.output_dir if result.hydra_cfg else None
         record = job_record(output_dir) if output_dir else None
@@ -236,9 +222,3 @@ class ConfigSweep:
                           "from_epoch": before, "to_epoch": target, "epochs": p.epochs,
                           "stop_reason": p.stop_reason if ok else "failed", "value": value})  # fmt: skip
         log.info("guided sweep: %s epochs %d -> %d: %s", self.runs[-1]["config"], before, p.epochs, value)
-        return _seconds(record)
-
-    def idle_share(self) -> float | None:
-        """Share of worker time spent waiting: sum(workers x wall - job time) / sum(workers x wall)."""
-        total = sum(self.workers * b["wall_s"] for b in self.batches)
-        return None if total <= 0 else 1.0 - sum(b["busy_s"] for b in self.batches) / total

@@ -32,6 +32,7 @@ from cvzoo.errors import ConfigError, CvzooError, debug_requested
 from cvzoo.results.quality_matrix import EARLIER, FAILED, NOT_RUN, TRAINED, QualityMatrix
 from cvzoo.search.guided import GuidedSearch
 from cvzoo.search.knobs import GuidedKnobs
+from cvzoo.sweeps.batch_clock import BatchClock
 from cvzoo.sweeps.config_report import best_per_cell, config_rows, summary_line, sweep_summary
 from cvzoo.sweeps.epoch_sweep import ConfigSweep, next_job_number
 from cvzoo.sweeps.guided_grid import (
@@ -146,10 +147,9 @@ class GuidedSweeper(Sweeper):
         search, earlier = self._start(grid)
         records = dict(earlier)
         returns, runs = [], []
+        clock = BatchClock(self._launch, search.batch_size)
         while batch := search.ask():
-            overrides = [grid.overrides(cell) for cell in batch]
-            self.validate_batch_is_legal(overrides)
-            results = self.launcher.launch(overrides, initial_job_idx=len(runs))
+            results = clock.launch([grid.overrides(cell) for cell in batch], len(runs))
             for cell, result in zip(batch, results, strict=True):
                 value = job_value(result)
                 search.tell(cell, value)
@@ -163,7 +163,7 @@ class GuidedSweeper(Sweeper):
             if self.meta_features:
                 rows, cols = size_features(records, grid.shape)
                 search.features = {"row_features": rows, "col_features": cols}
-        self._finish(search, grid, earlier, runs, sweep_dir)
+        self._finish(search, grid, earlier, runs, sweep_dir, clock)
         return returns
 
     def _launch(self, overrides: list[list[str]], first: int) -> Sequence[JobReturn]:
@@ -196,13 +196,15 @@ class GuidedSweeper(Sweeper):
         matrix = best_per_cell(sweep, rows, str(cfg.get("monitor", "metric")))
         matrix.summary = sweep_summary(sweep, rows)
         extra = {"rows": grid.rows.record_key, "cols": grid.cols.record_key, "metric": matrix.metric,
-                 "lower_is_better": sweep.sign < 0, "runs": sweep.runs, "batch_times": sweep.batches,
+                 "lower_is_better": sweep.sign < 0, "runs": sweep.runs,
                  "configs": rows}  # fmt: skip
         paths = write_outputs(matrix, sweep_dir, extra, notes=[summary_line(matrix.summary)])
         print(f"\n{paths['md'].read_text()}guided sweep: {paths['json']}")
         return returns
 
-    def _finish(self, search: GuidedSearch, grid: Grid, earlier, runs, sweep_dir: Path) -> None:
+    def _finish(
+        self, search: GuidedSearch, grid: Grid, earlier, runs, sweep_dir: Path, clock: BatchClock
+    ) -> None:
         """Fit once more on everything and write guided.json and the matrix files."""
         summary = search.summary()
         reason = "stop probability under threshold" if search.stopped else "budget spent"
@@ -214,7 +216,7 @@ class GuidedSweeper(Sweeper):
                  "lower_is_better": search.lower_is_better, "runs": runs,
                  "earlier": {f"{grid.rows.options[r]} x {grid.cols.options[c]}": rec.get("run_dir")
                              for (r, c), rec in earlier.items()},
-                 "predictor": getattr(search.completion, "method", None)}  # fmt: skip
+                 "predictor": getattr(search.completion, "method", None), **clock.summary()}  # fmt: skip
         paths = write_outputs(matrix, sweep_dir, extra)
         print(f"\n{paths['md'].read_text()}guided sweep: {paths['json']}")
 
