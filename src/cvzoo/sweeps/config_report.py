@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cvzoo.results.quality_matrix import EARLIER, FAILED, MEASURED, NOT_RUN, PREDICTED, TRAINED, QualityMatrix
+from cvzoo.results.record import FAILED as RECORD_FAILED
 from cvzoo.sweeps.epoch_sweep import ConfigSweep, Progress
 
 
@@ -38,7 +39,7 @@ def config_rows(sweep: ConfigSweep) -> list[dict[str, Any]]:
             grid.rows.record_key: grid.rows.options[config[0]],
             grid.cols.record_key: grid.cols.options[config[1]],
             "recipe": grid.recipe(config), "overrides": grid.overrides(config)[len(grid.fixed):],
-            "status": status, "epochs": p.epochs, "stop_reason": "failed" if p.failed else p.stop_reason,
+            "status": status, "epochs": p.epochs, "stop_reason": RECORD_FAILED if p.failed else p.stop_reason,
             "epochs_this_sweep": p.trained_here, "best_seen": seen,
             "value": seen if status in MEASURED else None,
             "predicted_mean": float(mean[i]) if np.isfinite(mean[i]) else None,

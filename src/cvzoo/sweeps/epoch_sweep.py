@@ -23,7 +23,7 @@ import numpy as np
 from hydra.core.utils import JobReturn
 
 from cvzoo.errors import ConfigError
-from cvzoo.results.record import PROMOTED, load_record, write_record
+from cvzoo.results.record import COMPLETE, FAILED, PAUSED, PROMOTED, load_record, write_record
 from cvzoo.results.store import find_records
 from cvzoo.search.design import resolve_budget
 from cvzoo.search.fidelity import FidelityConfig
@@ -128,7 +128,8 @@ class ConfigSweep:
         index = {config: i for i, config in enumerate(self.configs)}
         found = 0
         for record in find_records([d for d in dirs if Path(d).is_dir()], on_warning=log.warning):
-            i = index.get(hashes.get(str(record.get("config_hash"))))  # type: ignore[arg-type]
+            config = hashes.get(str(record.get("config_hash")))
+            i = index.get(config) if config is not None else None
             if i is None or self.progress[i].earlier:
                 continue
             run_dir = str(record.get("run_dir"))
@@ -136,7 +137,7 @@ class ConfigSweep:
             if not ok and usable_checkpoint(run_dir)[0] is None:
                 continue
             values = curve(record)
-            complete = ok and record.get("stop_reason") not in ("paused", PROMOTED)
+            complete = ok and record.get("stop_reason") not in (PAUSED, PROMOTED)
             self.progress[i] = Progress(run_dir, values, complete, earlier=True,
                                         stop_reason=record.get("stop_reason"))  # fmt: skip
             self._tell(i)
@@ -211,8 +212,8 @@ class ConfigSweep:
             p.stop_reason = record.get("stop_reason")
         ok = record is not None and record.get("status") == "ok"
         p.failed = not ok
-        p.complete = ok and (p.stop_reason == "complete" or p.epochs >= self.max_epochs)
-        reached = int((record or {}).get("epochs") or 0) if record is not None else before
+        p.complete = ok and (p.stop_reason == COMPLETE or p.epochs >= self.max_epochs)
+        reached = int(record.get("epochs") or 0) if record is not None else before
         paid = max(0, reached - before)  # a continued run starts at ``before``, a fresh one at 0
         p.trained_here += paid
         self.used += paid
@@ -220,5 +221,5 @@ class ConfigSweep:
         value = max(self.sign * np.asarray(p.values)) * self.sign if p.values else None
         self.runs.append({"config": self.grid.overrides(self.configs[i])[len(self.grid.fixed):],
                           "from_epoch": before, "to_epoch": target, "epochs": p.epochs,
-                          "stop_reason": p.stop_reason if ok else "failed", "value": value})  # fmt: skip
+                          "stop_reason": p.stop_reason if ok else FAILED, "value": value})  # fmt: skip
         log.info("guided sweep: %s epochs %d -> %d: %s", self.runs[-1]["config"], before, p.epochs, value)
