@@ -94,6 +94,18 @@ def _run_guided(search: EpochGuidedSearch, ledger: Ledger) -> None:
         search.tell(step[0], ledger.best_so_far[step[0]][: ledger.epochs[step[0]]], ledger.complete(step[0]))
 
 
+def test_a_configuration_that_failed_before_its_first_epoch_is_never_asked_again() -> None:
+    search = EpochGuidedSearch(np.arange(4) % 2, np.arange(4) // 2, max_epochs=9, seed=0)
+    first, _ = search.ask()
+    search.tell(first, np.zeros(0), complete=True)  # the job failed: no epoch, ended
+    asked = []
+    while (step := search.ask()) is not None:
+        i, epochs = step
+        asked.append(i)
+        search.tell(i, np.linspace(50, 60, epochs) + i, complete=epochs >= 9)
+    assert first not in asked and set(asked) == set(range(4)) - {first}
+
+
 def test_levels_count_the_rung_reached_and_an_ended_curve_as_reaching_its_target() -> None:
     search = EpochGuidedSearch(np.arange(4), np.zeros(4, int), 9)  # rungs at 1, 3 and 9 epochs
     search.tell(0, np.ones(4), complete=False)  # past rung 3, on its way to 9

@@ -129,7 +129,7 @@ class EpochGuidedSearch:
         for k in range(len(self.rungs) - 2, -1, -1):  # a promotion, highest rung first
             if (i := self._promotion(k, level, mean)) is not None:
                 return i, self.rungs[k + 1]
-        fresh = np.flatnonzero(level < 0)
+        fresh = np.flatnonzero((level < 0) & open_)  # a failed start ended without an epoch
         if fresh.size:
             if not self.trust.start:  # the skeleton's rule: a new configuration at random
                 return int(self.rng.choice(fresh)), self.rungs[0]

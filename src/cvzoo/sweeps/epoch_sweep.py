@@ -152,11 +152,16 @@ class ConfigSweep:
         """
         picks: list[tuple[int, int]] = []
         left = self.budget - self.used
-        while len(picks) < self.workers and left > 0:
+        for _ in range(len(self.configs)):  # at most every configuration once per batch
+            if len(picks) == self.workers or left <= 0:
+                break
             choice = self.search.ask()
             if choice is None:
                 break
             i, target = choice
+            if self.progress[i].failed or self.progress[i].complete or any(i == j for j, _ in picks):
+                log.warning("guided sweep: the search asked again for ended configuration %d", i)
+                break  # never relaunch an ended (or failed) configuration
             target = min(int(target), self.progress[i].epochs + left)
             picks.append((i, target))
             left -= target - self.progress[i].epochs
