@@ -27,7 +27,8 @@ METHOD = "random_effects"
 # Candidate column shares of the variance (row effect and noise split the rest equally); the first
 # is the equal split, the bias model. Larger ones are used only when the likelihood prefers them by
 # more than EVIDENCE nats: the 95% likelihood-ratio test of one parameter (chi-square 3.84 / 2).
-COLUMN_SHARES = (1.0 / 3.0, 0.5, 0.7, 0.9, 0.97)
+EQUAL_SHARE = 1.0 / 3.0
+COLUMN_SHARES = (EQUAL_SHARE, 0.5, 0.7, 0.9, 0.97)
 EVIDENCE = 1.92
 # The std is calibrated on leave-one-out errors (MIN_LOO_CELLS trained cells or more): 68.3% within
 # 1 std, and TWO_STD_SHARE (the middle of the 90-98% a calibrated std should cover) within 2 std.
@@ -35,7 +36,7 @@ MIN_LOO_CELLS = 10
 TWO_STD_SHARE = 0.93
 # Spread assumed while the trained cells have none (one cell): 1% of |value| (or 1).
 SINGLE_CELL_SCALE = 0.01
-# A column gets its own location and scale (and intercept) when it holds at least OWN_SCALE_CELLS
+# A column gets its own location and scale when it holds at least OWN_SCALE_CELLS
 # trained cells and its spread differs from the typical column's by more than UNIT_RATIO: then it
 # is measured in another unit. Within one unit, spreads differ by the rows a column was trained
 # with (a column of strong backbones only is narrow), which a shared scale keeps comparable.
@@ -44,7 +45,6 @@ UNIT_RATIO = 4.0
 # Trained cells above which the exact solve (n x n per share) is too slow: ``equal_shares`` then
 # serves (the same model with row, column and noise shares fixed at one third each).
 MAX_CELLS = 1_000
-EQUAL_SHARE = 1.0 / 3.0
 
 Lines = tuple[np.ndarray, np.ndarray]  # one-hot matrix and line indices, see _indicators
 
