@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cvzoo.errors import ConfigError
 from cvzoo.search.guided import GuidedSearch
 from cvzoo.sweeps.axes import parse_overrides
 from cvzoo.sweeps.guided_grid import build_grid, launcher_parallelism
@@ -22,10 +21,12 @@ def test_grid_rows_are_backbones_and_columns_heads():
     assert grid.overrides((2, 1)) == ["trainer.max_epochs=1", "backbone=c", "head=mlp"]
 
 
-def test_a_third_swept_key_is_one_clear_error():
-    overrides = parse_overrides(["backbone=a,b", "head=x,y", "optimizer.lr=0.1,0.01"])
-    with pytest.raises(ConfigError, match=r"optimizer\.lr is swept too"):
-        build_grid(overrides)
+def test_further_swept_keys_are_recipe_factors_of_every_cell():
+    grid = build_grid(parse_overrides(["optimizer.lr=0.1,0.01", "backbone=a,b", "head=x,y", "seed=1"]))
+    assert grid.shape == (2, 2) and [f.key for f in grid.factors] == ["optimizer.lr"]
+    assert len(grid.configs()) == 8 and grid.configs()[1] == (0, 0, 1)
+    assert grid.overrides((1, 0, 1)) == ["seed=1", "backbone=b", "head=x", "optimizer.lr=0.01"]
+    assert grid.recipe((1, 0, 1)) == {"optimizer.lr": "0.01"}
 
 
 def test_one_swept_key_gives_one_column():
@@ -75,6 +76,7 @@ def test_guided_sweep_spends_the_budget_covers_the_grid_and_reuses_earlier_recor
     assert statuses.count("trained") == 4 and statuses.count("predicted") == 2
     assert summary["spent"] == 4 and summary["winner"] in [list(c) for c in trained]
     assert summary["estimated_regret"] >= 0
+    assert summary["workers"] == 1 and summary["batches"] == 4 and 0 <= summary["idle_share"] < 1
     matrix = pd.read_csv(sweep / "matrix.csv", index_col=0, dtype=str)
     assert matrix.shape == (3, 2)
     assert sum(str(v).startswith("~") for v in matrix.to_numpy().ravel()) == 2

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from cvzoo.data.epoch_order import EpochShuffle
 from cvzoo.data.splits import DatasetSplits
 from cvzoo.tasks import get_task
 
@@ -15,9 +16,9 @@ from cvzoo.tasks import get_task
 class CvzooDataModule(L.LightningDataModule):
     """Serve the train/val/test splits as uint8 batches (augmentation happens on the device)."""
 
-    def __init__(self, splits: DatasetSplits, batch_size: int, num_workers: int = 0) -> None:
+    def __init__(self, splits: DatasetSplits, batch_size: int, num_workers: int = 0, seed: int = 0) -> None:
         super().__init__()
-        self.splits = splits
+        self.splits, self.seed = splits, int(seed)
         self.batch_size = batch_size
         self.num_workers = num_workers
 
@@ -26,7 +27,7 @@ class CvzooDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffle(len(dataset), self.seed) if shuffle else None,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -35,7 +36,8 @@ class CvzooDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches, without a last batch of one sample (BatchNorm cannot train on it)."""
+        """Shuffled training batches (order set by seed and epoch), without a last batch of one sample
+        (BatchNorm cannot train on it)."""
         return self._loader(self.splits.train, shuffle=True, drop_last=self._last_batch_is_single())
 
     def _last_batch_is_single(self) -> bool:

@@ -17,7 +17,15 @@ PREDICTED_MARK = "~"  # prefix of a predicted cell in <stem>.csv / <stem>.md
 
 
 def format_cell(matrix: QualityMatrix, i: int, j: int, digits: int = 3) -> str:
-    """One markdown cell: ``0.812 ± 0.004 (n=3)``, ``~0.79 ± 0.02``, ``failed`` or ``—``."""
+    """One markdown cell: ``0.812 ± 0.004 (n=3)``, ``~0.79 ± 0.02``, ``failed`` or ``—``, then its
+    label (``· optimizer.lr=0.001``) when it has one."""
+    text = _format_value(matrix, i, j, digits)
+    label = matrix.labels[i, j]
+    return f"{text} · {label}" if label and text != MISSING_MARK else text
+
+
+def _format_value(matrix: QualityMatrix, i: int, j: int, digits: int) -> str:
+    """The value part of ``format_cell``."""
     status, value, std = matrix.status[i, j], matrix.values[i, j], matrix.std[i, j]
     if status == FAILED:
         return FAILED_MARK
@@ -88,7 +96,8 @@ def write_csv(matrix: QualityMatrix, path: str | Path, field: str = "values", ma
 def write_matrix(
     matrix: QualityMatrix, out_dir: str | Path, stem: str = "matrix", notes: Sequence[str] = ()
 ) -> dict[str, Path]:
-    """Write ``<stem>.csv`` (+ ``_std``, ``_count``), ``<stem>.md`` and ``<stem>.png`` into ``out_dir``."""
+    """Write ``<stem>.csv`` (+ ``_std``, ``_count``, and ``_label`` when cells are labelled),
+    ``<stem>.md`` and ``<stem>.png`` into ``out_dir``."""
     from cvzoo.results.plots import plot_matrix
 
     out_dir = Path(out_dir)
@@ -99,6 +108,8 @@ def write_matrix(
         "count_csv": write_csv(matrix, out_dir / f"{stem}_count.csv", "count"),
         "md": out_dir / f"{stem}.md",
     }
+    if any(matrix.labels.ravel()):
+        paths["label_csv"] = write_csv(matrix, out_dir / f"{stem}_label.csv", "labels")
     paths["md"].write_text(to_markdown(matrix, notes))
     paths["png"] = plot_matrix(matrix, out_dir / f"{stem}.png")
     return paths

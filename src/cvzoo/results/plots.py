@@ -53,11 +53,12 @@ def _draw_cell(ax, matrix: QualityMatrix, i: int, j: int, low: float, high: floa
         return
     color = _text_color(value, low, high)
     spread = f"\n± {std:.3f}" if np.isfinite(std) else ""
+    label = f"\n{matrix.labels[i, j]}" if matrix.labels[i, j] else ""
     if status == PREDICTED:
-        _mark_predicted(ax, i, j, f"~{value:.3f}{spread}\n(predicted)", color)
+        _mark_predicted(ax, i, j, f"~{value:.3f}{spread}\n(predicted){label}", color)
         return
     earlier = " (earlier)" if status == EARLIER else ""
-    text = f"{value:.3f}{spread}\nn={int(matrix.count[i, j])}{earlier}"
+    text = f"{value:.3f}{spread}\nn={int(matrix.count[i, j])}{earlier}{label}"
     ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
     if (i, j) == matrix.winner:
         ax.add_patch(Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, edgecolor="red", linewidth=2.5))

@@ -18,7 +18,8 @@ class QualityMatrix:
     """Every cell of a rows x cols grid: value, std, seed count and status (one of STATUSES).
 
     ``std`` is the spread over seeds on measured cells and the predictive std on predicted ones;
-    ``winner`` is the best measured cell under ``direction`` (``max`` or ``min``).
+    ``winner`` is the best measured cell under ``direction`` (``max`` or ``min``); ``labels`` name
+    what a cell's value belongs to when a cell holds several configurations (its best recipe).
     """
 
     rows: list[str]
@@ -34,6 +35,7 @@ class QualityMatrix:
     winner: tuple[int, int] | None = None
     mixed: dict[str, list[str]] = field(default_factory=dict)  # other cell keys that vary
     summary: dict[str, Any] = field(default_factory=dict)  # search facts (regret, stop reason)
+    labels: np.ndarray | None = None  # per-cell text, e.g. the recipe shown (empty: none)
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=float)
@@ -43,6 +45,8 @@ class QualityMatrix:
         self.count = known.astype(int) if self.count is None else np.asarray(self.count, dtype=int)
         if self.status is None:
             self.status = np.where(known, TRAINED, NOT_RUN).astype(object)
+        if self.labels is None:
+            self.labels = np.full(shape, "", dtype=object)
 
     def frame(self, name: str = "values") -> pd.DataFrame:
         """One field (``values``, ``std``, ``count``, ``status``) as a labelled DataFrame."""
@@ -62,7 +66,8 @@ class QualityMatrix:
         values[todo], spread[todo], status[todo] = np.asarray(mean)[todo], np.asarray(std)[todo], PREDICTED
         return QualityMatrix(list(self.rows), list(self.cols), values, self.row_key, self.col_key,
                              self.metric, spread, self.count.copy(), status, self.direction,
-                             self.winner, dict(self.mixed), dict(self.summary))  # fmt: skip
+                             self.winner, dict(self.mixed), dict(self.summary),
+                             self.labels.copy())  # fmt: skip
 
     def best_measured(self) -> tuple[int, int] | None:
         """The (row, col) of the best measured cell under ``direction``, None when none is."""
@@ -83,5 +88,6 @@ class QualityMatrix:
                 self.row_key: self.rows[i], self.col_key: self.cols[j], "status": str(status),
                 "value": float(value) if np.isfinite(value) else None,
                 "std": float(std) if status == PREDICTED and np.isfinite(std) else None,
+                **({"recipe": str(self.labels[i, j])} if self.labels[i, j] else {}),
             })  # fmt: skip
         return out

@@ -24,6 +24,9 @@ Schema (version 1) -- documented in the README, keep both in sync:
 - ``device``, ``versions`` (python, torch, timm, lightning, ...), ``checkpoint`` / ``last_checkpoint``,
 - ``pretrained_requested`` (``auto`` | ``true`` | ``false`` | a weights file), ``pretrained_loaded``
   (bool) and ``pretrained_file`` (the local file the weights came from, a hub id, or null).
+- ``stop_reason`` (``complete``: trained to ``trainer.max_epochs``; ``paused``: stopped earlier by
+  ``trainer.stop_after_epochs`` or a signal, continuable from ``last.ckpt``; ``promoted``: a guided
+  sweep is continuing it; ``failed``),
 - ``resumed_from`` (the checkpoint a continued run started from, else null) and ``oom_retry``
   (``{batch_size, lr, from_batch_size, from_lr}`` when the run was retried after out of memory).
 """
@@ -43,6 +46,8 @@ from cvzoo.faults import write_with_faults
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "result.json"
+# Why a run's training stopped (``stop_reason``).
+COMPLETE, PAUSED, PROMOTED, FAILED = "complete", "paused", "promoted", "failed"
 # Config keys that say where things go or how they are shown, not what is computed: excluded from
 # the config hash (dotted keys reach into groups).
 _PATH_KEYS = ("paths", "hydra", "logger", "callbacks", "ckpt_path", "resume", "resume_from")
@@ -50,6 +55,7 @@ _VIEW_KEYS = (
     ("trainer", "enable_progress_bar"),
     ("trainer", "devices"),
     ("trainer", "oom_retry"),
+    ("trainer", "stop_after_epochs"),  # how far a run got is its record's epochs, not its identity
     ("dataset", "num_workers"),
 )
 

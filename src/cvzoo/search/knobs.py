@@ -9,13 +9,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from cvzoo.errors import ConfigError
+from cvzoo.search.fidelity import FidelityConfig
+
+# What one unit of the budget buys: whole runs, or epochs (configurations trained in stages).
+FIDELITIES = ("runs", "epochs")
 
 
 @dataclass(frozen=True)
 class GuidedKnobs:
     """Settings of one guided search (``hydra.sweeper.*``); the defaults are the sweeper's."""
 
-    budget: float | int = 0.3  # runs: a fraction in (0, 1] of the grid or a number >= 1
+    budget: float | int = 0.3  # a share in (0, 1] of the grid's runs (epochs), or a number >= 1
+    fidelity: str = "runs"  # runs: whole runs; epochs: start short, continue the promising
+    min_epochs: int = FidelityConfig.min_epochs  # fidelity=epochs: length of the first stage
+    eta: float = FidelityConfig.eta  # fidelity=epochs: growth factor from one stage to the next
     stop_threshold: float = 0.05  # stop when P(an untrained cell beats the best) falls below
     batch_size: int | None = None  # cells per batch; None = the launcher's parallelism
     acquisition: str = "ei"  # ei (expected improvement) or ucb (mean + kappa * std)
@@ -38,6 +45,32 @@ class GuidedKnobs:
                 f"unknown guided sweeper option {unknown[0]!r}; known: {', '.join(sorted(known))}"
             )
         return cls(**options)
+
+    def __post_init__(self) -> None:
+        if self.fidelity not in FIDELITIES:
+            raise ConfigError(
+                f"hydra.sweeper.fidelity={self.fidelity!r} is unknown; use one of {', '.join(FIDELITIES)}"
+            )
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int | float) or self.budget <= 0:
+            raise ConfigError(
+                f"hydra.sweeper.budget={self.budget!r} is not a positive number; use a share in (0, 1] "
+                f"of the grid (0.3) or a number of {'epochs' if self.fidelity == 'epochs' else 'runs'}"
+            )
+        self.fidelity_config()
+
+    def fidelity_config(self) -> FidelityConfig:
+        """The epoch schedule (min_epochs, eta) these knobs ask for."""
+        try:
+            min_epochs, eta = int(self.min_epochs), float(self.eta)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"hydra.sweeper.min_epochs={self.min_epochs!r} / eta={self.eta!r} must be numbers "
+                "(e.g. min_epochs=1 eta=3)"
+            ) from None
+        try:
+            return FidelityConfig(min_epochs, eta)
+        except ConfigError as err:
+            raise ConfigError(f"hydra.sweeper.{err}") from None
 
     def search_options(self) -> dict:
         """The keyword options ``GuidedSearch`` takes from these knobs."""

@@ -1,4 +1,4 @@
-"""The grid a guided sweep searches: two swept axes, the fixed overrides, and earlier records."""
+"""The grid a guided sweep searches: rows x columns, recipe factors, fixed overrides, earlier records."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cvzoo.errors import ConfigError
-from cvzoo.results.record import RECORD_NAME, config_hash, load_record
+from cvzoo.results.record import PAUSED, PROMOTED, RECORD_NAME, config_hash, load_record
 from cvzoo.results.store import find_records
 from cvzoo.sweeps.axes import _RECORD_KEY
 from cvzoo.sweeps.resume import LINK_NAME
@@ -24,6 +24,7 @@ from cvzoo.sweeps.resume import LINK_NAME
 log = logging.getLogger(__name__)
 
 Cell = tuple[int, int]
+Config = tuple[int, ...]  # (row, col, factor levels...): one job of the sweep
 # Record fields that describe a cell's model size: meta-features for the boosting predictor.
 META_KEYS = ("params", "flops_per_image")
 
@@ -43,20 +44,31 @@ class Axis:
 
 @dataclass
 class Grid:
-    """Rows x columns of the sweep plus the overrides every job shares."""
+    """Rows x columns of the sweep, the recipe factors (further swept keys) and the shared overrides."""
 
     rows: Axis
     cols: Axis
     fixed: list[str] = field(default_factory=list)
+    factors: list[Axis] = field(default_factory=list)
 
     @property
     def shape(self) -> tuple[int, int]:
         """(rows, columns)."""
         return len(self.rows.options), len(self.cols.options)
 
-    def overrides(self, cell: Cell) -> list[str]:
-        """The full override list of one job."""
-        return [*self.fixed, *self.rows.override(cell[0]), *self.cols.override(cell[1])]
+    def overrides(self, config: Config) -> list[str]:
+        """The full override list of one job (a cell, or a cell and its factor levels)."""
+        axes = [self.rows, self.cols, *self.factors]
+        return [*self.fixed, *(o for axis, i in zip(axes, config, strict=False) for o in axis.override(i))]
+
+    def configs(self) -> list[Config]:
+        """Every configuration: each cell with every combination of factor levels (row-major)."""
+        sizes = [*self.shape, *(len(f.options) for f in self.factors)]
+        return [tuple(int(i) for i in index) for index in np.ndindex(*sizes)]
+
+    def recipe(self, config: Config) -> dict[str, str]:
+        """The factor levels of a configuration, by override key."""
+        return {f.key: f.options[i] for f, i in zip(self.factors, config[2:], strict=True)}
 
     def cells(self) -> list[Cell]:
         """Every cell, row-major."""
@@ -76,10 +88,9 @@ def _axis(override: Override) -> Axis:
 
 
 def build_grid(overrides: Sequence[Override]) -> Grid:
-    """Split parsed overrides into two swept axes (backbone x head first) and fixed overrides.
-
-    One swept key gives a one-column grid (the other axis keeps its configured value); a third
-    swept key is an error, because the search and its matrix are two-dimensional.
+    """Split parsed overrides into swept axes and fixed overrides: rows and columns are the first
+    two swept keys (backbone x head when both are swept), every further swept key is a recipe
+    factor. One swept key gives a one-column grid (the other axis keeps its configured value).
     """
     axes, fixed = [], []
     for override in overrides:
@@ -93,25 +104,19 @@ def build_grid(overrides: Sequence[Override]) -> Grid:
         )
     preferred = {"backbone": 0, "head": 1}
     axes.sort(key=lambda a: preferred.get(a.record_key, 2))
-    if len(axes) > 2:
-        extra = ", ".join(a.key for a in axes[2:])
-        raise ConfigError(
-            f"guided sweeper searches a 2-D grid ({axes[0].key} x {axes[1].key}) but {extra} is "
-            f"swept too; fix it to one value (run one guided sweep per value) or use the basic sweeper"
-        )
     if len(axes) == 1:
         other = "head" if axes[0].record_key != "head" else "backbone"
         axes.append(Axis("", other, [""]))
-    return Grid(axes[0], axes[1], fixed)
+    return Grid(axes[0], axes[1], fixed, axes[2:])
 
 
-def job_config_hashes(grid: Grid, load: Callable[[list[str]], DictConfig]) -> dict[str, Cell]:
-    """``config_hash`` of every cell's job config (what its record will carry) -> cell."""
+def job_config_hashes(grid: Grid, load: Callable[[list[str]], DictConfig]) -> dict[str, Config]:
+    """``config_hash`` of every configuration's job config (what its record will carry) -> config."""
     hydra_config = HydraConfig.instance()
     previous = hydra_config.cfg
-    hashes: dict[str, Cell] = {}
+    hashes: dict[str, Config] = {}
     try:
-        for cell in grid.cells():
+        for cell in grid.configs():
             cfg = load(grid.overrides(cell))
             hydra_config.set_config(cfg)  # ${hydra:runtime.cwd} resolves as in the job
             body = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
@@ -129,8 +134,8 @@ def job_config_hashes(grid: Grid, load: Callable[[list[str]], DictConfig]) -> di
 
 def record_value(record: Mapping[str, Any]) -> float | None:
     """The best monitored value of an ok record, None when it has none."""
-    if record.get("status") != "ok":
-        return None
+    if record.get("status") != "ok" or record.get("stop_reason") in (PAUSED, PROMOTED):
+        return None  # a run paused part-way is not a trained cell
     value = (record.get("best_val") or {}).get(str(record.get("monitor")))
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None

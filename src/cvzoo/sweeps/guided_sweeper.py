@@ -1,9 +1,11 @@
 """``hydra/sweeper=guided``: train a covering design, then the cells the predictors find promising.
 
 The strategy (design, acquisition, stopping, regret estimate) is ``cvzoo.search.guided``;
-this module turns it into a Hydra ``Sweeper``: it parses the two swept axes, reads the results of
+this module turns it into a Hydra ``Sweeper``: it parses the swept axes, reads the results of
 earlier sweeps with the identical config, launches batches through whatever launcher is
 configured, and writes ``guided.json`` + ``matrix.{csv,md,png}`` into the sweep directory.
+Two swept keys with ``fidelity=runs`` search the matrix (``GuidedSearch``); further swept keys
+(recipe factors) or ``fidelity=epochs`` search configurations (``cvzoo.sweeps.epoch_sweep``).
 Hydra only loads plugins from the ``hydra_plugins`` package, so the class configured by
 ``configs/hydra/sweeper/guided.yaml`` is a thin subclass in ``hydra_plugins.cvzoo_guided_sweeper``.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,13 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from cvzoo.errors import CvzooError, debug_requested
+from cvzoo.errors import ConfigError, CvzooError, debug_requested
 from cvzoo.results.quality_matrix import EARLIER, FAILED, NOT_RUN, TRAINED, QualityMatrix
 from cvzoo.search.guided import GuidedSearch
 from cvzoo.search.knobs import GuidedKnobs
+from cvzoo.sweeps.batch_clock import BatchClock
+from cvzoo.sweeps.config_report import best_per_cell, config_rows, summary_line, sweep_summary
+from cvzoo.sweeps.epoch_sweep import ConfigSweep, next_job_number
 from cvzoo.sweeps.guided_grid import (
     Cell,
     Grid,
@@ -41,7 +46,7 @@ from cvzoo.sweeps.guided_grid import (
     size_features,
 )
 from cvzoo.sweeps.guided_report import write_outputs
-from cvzoo.sweeps.resume import record_dirs
+from cvzoo.sweeps.resume import record_dirs, resume_requested
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +74,13 @@ def refused_in_one_line() -> Iterator[None]:
 
 
 class GuidedSweeper(Sweeper):
-    """Model-guided sweep over a backbone x head (any two swept keys) grid within a budget."""
+    """Model-guided sweep over backbone x head (x recipe factors) within a budget of runs or epochs."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
         with refused_in_one_line():
             knobs = GuidedKnobs.from_options(**options)  # the yaml's keys; defaults from GuidedKnobs
-        self.options = knobs.search_options()
+        self.options, self.knobs = knobs.search_options(), knobs
         self.budget, self.batch_size, self.use_earlier = knobs.budget, knobs.batch_size, knobs.use_earlier
         self.seed, self.params, self.meta_features = knobs.seed, dict(knobs.params or {}), knobs.meta_features
         self.hydra_context: HydraContext | None = None
@@ -137,13 +142,14 @@ class GuidedSweeper(Sweeper):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        if grid.factors or self.knobs.fidelity != "runs":
+            return self._sweep_configs(grid, sweep_dir)
         search, earlier = self._start(grid)
         records = dict(earlier)
         returns, runs = [], []
+        clock = BatchClock(self._launch, search.batch_size)
         while batch := search.ask():
-            overrides = [grid.overrides(cell) for cell in batch]
-            self.validate_batch_is_legal(overrides)
-            results = self.launcher.launch(overrides, initial_job_idx=len(runs))
+            results = clock.launch([grid.overrides(cell) for cell in batch], len(runs))
             for cell, result in zip(batch, results, strict=True):
                 value = job_value(result)
                 search.tell(cell, value)
@@ -157,10 +163,48 @@ class GuidedSweeper(Sweeper):
             if self.meta_features:
                 rows, cols = size_features(records, grid.shape)
                 search.features = {"row_features": rows, "col_features": cols}
-        self._finish(search, grid, earlier, runs, sweep_dir)
+        self._finish(search, grid, earlier, runs, sweep_dir, clock)
         return returns
 
-    def _finish(self, search: GuidedSearch, grid: Grid, earlier, runs, sweep_dir: Path) -> None:
+    def _launch(self, overrides: list[list[str]], first: int) -> Sequence[JobReturn]:
+        """Launch one batch of jobs numbered from ``first``."""
+        self.validate_batch_is_legal(overrides)
+        return self.launcher.launch(overrides, initial_job_idx=first)
+
+    def _sweep_configs(self, grid: Grid, sweep_dir: Path) -> list[list[JobReturn]]:
+        """The guided sweep over configurations (recipe factors, or epochs as fidelity)."""
+        cfg = self.config
+        every = int(cfg.trainer.get("check_val_every_n_epoch") or 1)
+        if self.knobs.fidelity == "epochs" and every != 1:
+            raise ConfigError(
+                f"hydra.sweeper.fidelity=epochs reads a validation value per epoch, but "
+                f"trainer.check_val_every_n_epoch={every}; set trainer.check_val_every_n_epoch=1"
+            )
+        sweep = ConfigSweep(
+            grid, self._launch, max_epochs=int(cfg.trainer.max_epochs), fidelity=self.knobs.fidelity,
+            stages=self.knobs.fidelity_config(), budget=self.budget,
+            workers=self.batch_size or launcher_parallelism(cfg.hydra.get("launcher")),
+            lower_is_better=str(cfg.get("monitor_mode", "max")) == "min", seed=self.seed,
+            first_job=next_job_number(sweep_dir),
+        )  # fmt: skip
+        if self.use_earlier or resume_requested(cfg):
+            dirs = record_dirs(str(cfg.hydra.sweep.dir), str(cfg.paths.log_dir), cfg.get("resume_from"))
+            found = sweep.seed_with(dirs, job_config_hashes(grid, self._load))
+            log.info("guided sweep: %d configuration(s) found trained or started earlier", found)
+        returns = sweep.run()
+        rows = config_rows(sweep)
+        matrix = best_per_cell(sweep, rows, str(cfg.get("monitor", "metric")))
+        matrix.summary = sweep_summary(sweep, rows)
+        extra = {"rows": grid.rows.record_key, "cols": grid.cols.record_key, "metric": matrix.metric,
+                 "lower_is_better": sweep.sign < 0, "runs": sweep.runs,
+                 "configs": rows}  # fmt: skip
+        paths = write_outputs(matrix, sweep_dir, extra, notes=[summary_line(matrix.summary)])
+        print(f"\n{paths['md'].read_text()}guided sweep: {paths['json']}")
+        return returns
+
+    def _finish(
+        self, search: GuidedSearch, grid: Grid, earlier, runs, sweep_dir: Path, clock: BatchClock
+    ) -> None:
         """Fit once more on everything and write guided.json and the matrix files."""
         summary = search.summary()
         reason = "stop probability under threshold" if search.stopped else "budget spent"
@@ -172,7 +216,7 @@ class GuidedSweeper(Sweeper):
                  "lower_is_better": search.lower_is_better, "runs": runs,
                  "earlier": {f"{grid.rows.options[r]} x {grid.cols.options[c]}": rec.get("run_dir")
                              for (r, c), rec in earlier.items()},
-                 "predictor": getattr(search.completion, "method", None)}  # fmt: skip
+                 "predictor": getattr(search.completion, "method", None), **clock.summary()}  # fmt: skip
         paths = write_outputs(matrix, sweep_dir, extra)
         print(f"\n{paths['md'].read_text()}guided sweep: {paths['json']}")
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cvzoo.results.record import PAUSED, PROMOTED
 from cvzoo.results.store import find_records
 from cvzoo.training.checkpoints import usable_checkpoint
 
@@ -47,13 +48,25 @@ def record_dirs(
     return kept
 
 
-def find_previous(dirs: Sequence[str | os.PathLike], config_hash: str) -> tuple[dict | None, list[dict]]:
-    """The newest ``ok`` record with this config hash, and the unfinished ones (newest first)."""
+def reached(record: Mapping[str, Any], epochs: int | None = None) -> bool:
+    """True for an ``ok`` record trained to its end, or (``epochs``) at least that far."""
+    if record.get("status") != "ok":
+        return False
+    if record.get("stop_reason") not in (PAUSED, PROMOTED):
+        return True
+    return epochs is not None and int(record.get("epochs") or 0) >= int(epochs)
+
+
+def find_previous(
+    dirs: Sequence[str | os.PathLike], config_hash: str, epochs: int | None = None
+) -> tuple[dict | None, list[dict]]:
+    """The newest record with this config hash that ``reached`` ``epochs`` (default: its end),
+    and the unfinished ones, paused runs included (newest first)."""
     done, unfinished = None, []
     for record in find_records(list(dirs), on_warning=lambda message: None):
         if record.get("config_hash") != config_hash:
             continue
-        if record.get("status") == "ok":
+        if reached(record, epochs):
             done = done or record
         else:
             unfinished.append(record)

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from cvzoo.errors import CvzooError, DivergedError
 from cvzoo.models.backbones import requested_pretrained
 from cvzoo.results import config_hash, write_record
+from cvzoo.results.record import COMPLETE, FAILED, PAUSED, PROMOTED, load_record
 from cvzoo.training.distributed import (
     ddp_world_size,
     leave_process_group,
@@ -184,6 +185,28 @@ def _train_or_retry(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> N
             raise
 
 
+def stop_reason(cfg: DictConfig, epochs: int) -> str:
+    """``paused`` when ``trainer.stop_after_epochs`` ended an ok run early, else ``complete``
+    (trained to ``trainer.max_epochs`` or stopped by its own rule, e.g. early stopping)."""
+    target = cfg.trainer.get("stop_after_epochs")
+    return PAUSED if target and epochs >= int(target) and epochs < int(cfg.trainer.max_epochs) else COMPLETE
+
+
+def earlier_progress(run_dir: Path, digest: str) -> dict[str, Any]:
+    """Epochs and history of the record a continued run replaces (kept while it is running), and
+    ``stop_reason: promoted`` when a guided sweep marked it so."""
+    try:
+        earlier = load_record(run_dir)
+    except (OSError, ValueError):
+        return {}
+    if earlier.get("config_hash") != digest:
+        return {}
+    kept = {k: earlier[k] for k in ("epochs", "history", "best_val") if earlier.get(k) is not None}
+    if earlier.get("stop_reason") == PROMOTED:  # a guided sweep is continuing it
+        kept["stop_reason"] = PROMOTED
+    return kept
+
+
 def failure(cfg: DictConfig, err: BaseException) -> tuple[str, str]:
     """The record's status and one-line error for an exception that ended a run."""
     if isinstance(err, RunInterrupted | SIGTERMException):
@@ -199,19 +222,24 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     """Train and test one config; write its record and return it.
 
     Raises the run's error after the record is written (status ``failed``, ``diverged`` or
-    ``interrupted``). A run started from ``ckpt_path`` says so in ``resumed_from``.
+    ``interrupted``). A run started from ``ckpt_path`` says so in ``resumed_from`` and keeps the
+    replaced record's history until it ends; ``stop_reason`` says why training stopped.
     """
     run_dir = Path(str(cfg.paths.output_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     record = describe(cfg, run_dir)
     record["resumed_from"] = cfg.get("ckpt_path")
+    if record["resumed_from"]:
+        record.update(earlier_progress(run_dir, record["config_hash"]))
     write_record(run_dir, record)
     try:
         _train_or_retry(cfg, run_dir, record)
         record["status"] = "ok"
+        record["stop_reason"] = stop_reason(cfg, int(record.get("epochs") or 0))
     except BaseException as err:
         record["status"], record["error"] = failure(cfg, err)
+        record["stop_reason"] = PAUSED if record["status"] == "interrupted" else FAILED
         (run_dir / "error.log").write_text(getattr(err, "rank_traceback", None) or traceback.format_exc())
         err.record = record  # type: ignore[attr-defined] - lets callers print the summary
         raise

@@ -21,11 +21,12 @@ from cvzoo.models.backbones import check_model_name, normalize_pretrained
 from cvzoo.models.heads import check_head_task
 from cvzoo.module import CvzooModule
 from cvzoo.training.checkpoints import AtomicCheckpointIO
+from cvzoo.training.epoch_control import SeedEachEpoch, StopAfterEpochs
 from cvzoo.training.guards import FaultInjector, Preemption
 from cvzoo.training.stats import RunStats
 
 # Keys of the trainer group that cvzoo handles itself instead of passing to lightning.Trainer.
-CVZOO_TRAINER_KEYS = ("channels_last", "compile", "oom_retry")
+CVZOO_TRAINER_KEYS = ("channels_last", "compile", "oom_retry", "stop_after_epochs")
 
 
 @dataclass
@@ -62,6 +63,9 @@ def build_trainer(cfg: DictConfig, stats: RunStats, run_dir: Path) -> L.Trainer:
     }
     faults = [FaultInjector()] if os.environ.get(FAULT_ENV) else []  # test hooks, before Preemption
     callbacks = [*faults, *_instantiate_group(cfg.get("callbacks")), stats, Preemption(run_dir)]
+    callbacks.append(SeedEachEpoch(int(cfg.get("seed", 0))))
+    if cfg.trainer.get("stop_after_epochs"):
+        callbacks.append(StopAfterEpochs(int(cfg.trainer.stop_after_epochs)))
     if not options.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = _instantiate_group(cfg.get("logger"))
@@ -83,7 +87,9 @@ def prepare(cfg: DictConfig, run_dir: Path) -> Prepared:
     """Check the config, load the data, build the model and the trainer (no training yet)."""
     check_config(cfg)
     splits = build_splits(cfg.dataset)
-    datamodule = CvzooDataModule(splits, int(cfg.dataset.batch_size), int(cfg.dataset.num_workers))
+    datamodule = CvzooDataModule(
+        splits, int(cfg.dataset.batch_size), int(cfg.dataset.num_workers), seed=int(cfg.seed)
+    )
     container = OmegaConf.to_container(cfg, resolve=True)
     module = CvzooModule(container, splits.class_names, splits.ignore_index)
     stats = RunStats()

@@ -1,0 +1,102 @@
+"""The epoch sweep's loop without training: a stand-in launcher writes the records a job would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+
+from cvzoo.results.record import load_record, write_record
+from cvzoo.search.fidelity import FidelityConfig
+from cvzoo.sweeps.axes import parse_overrides
+from cvzoo.sweeps.config_report import best_per_cell, config_rows, sweep_summary
+from cvzoo.sweeps.epoch_sweep import ConfigSweep
+from cvzoo.sweeps.guided_grid import build_grid
+
+GRID = ["backbone=a,b,c", "head=x,y", "optimizer.lr=0.1,0.01"]  # 12 configurations
+
+
+class FakeLauncher:
+    """Trains nothing: each job extends its configuration's curve (loss 1 / (epoch + quality))."""
+
+    def __init__(self, root: Path, broken: str | None = None) -> None:
+        self.root, self.broken, self.batches = root, broken, []
+
+    def quality(self, items: dict[str, str]) -> float:
+        """A made-up final loss: backbone c and lr 0.01 are best."""
+        return {"a": 3.0, "b": 2.0, "c": 1.0}[items["backbone"]] + (
+            0.5 if items["optimizer.lr"] == "0.1" else 0
+        )
+
+    def __call__(self, overrides: list[list[str]], first: int) -> list[JobReturn]:
+        self.batches.append(overrides)
+        return [self.job(o, first + n) for n, o in enumerate(overrides)]
+
+    def job(self, overrides: list[str], number: int) -> JobReturn:
+        items = dict(o.split("=", 1) for o in overrides)
+        run_dir = Path(items.get("hydra.sweep.subdir", str(self.root / str(number))).strip("'"))
+        target = int(items.get("trainer.stop_after_epochs", 6))
+        history = load_record(run_dir)["history"] if "ckpt_path" in items else []
+        failed = items["backbone"] == self.broken
+        history += [
+            {"epoch": e, "val/loss": 1 / (e + 1) + self.quality(items)} for e in range(len(history), target)
+        ]
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        torch.save({}, run_dir / "checkpoints" / "last.ckpt")
+        reason = "failed" if failed else ("complete" if target == 6 else "paused")
+        record = {"status": "failed" if failed else "ok", "monitor": "val/loss", "run_dir": str(run_dir)}
+        write_record(run_dir, {**record, "epochs": len(history), "history": history, "stop_reason": reason})
+        result = JobReturn(hydra_cfg=OmegaConf.create({"hydra": {"runtime": {"output_dir": str(run_dir)}}}))
+        result.status = JobStatus.COMPLETED
+        return result
+
+
+def sweep(tmp_path: Path, launcher: FakeLauncher, workers: int, budget: float) -> ConfigSweep:
+    """A lower-is-better epoch sweep over GRID, 6 epochs at full length, stages 1, 3, 6."""
+    grid = build_grid(parse_overrides(GRID))
+    return ConfigSweep(grid, launcher, max_epochs=6, fidelity="epochs", stages=FidelityConfig(1, 3.0),
+                       budget=budget, workers=workers, lower_is_better=True, seed=0)  # fmt: skip
+
+
+def test_batches_hold_distinct_decisions_and_the_epoch_budget_holds(tmp_path):
+    launcher = FakeLauncher(tmp_path)
+    done = sweep(tmp_path, launcher, workers=3, budget=0.4)  # 0.4 x 12 x 6 = 29 epochs
+    done.run()
+    assert done.budget == 29 and done.used <= 29
+    for batch in launcher.batches:
+        configs = [
+            tuple(o for o in job if not o.startswith(("trainer.", "hydra.", "ckpt_path"))) for job in batch
+        ]
+        assert len(batch) <= 3 and len(set(configs)) == len(configs)  # no configuration twice
+    records = [load_record(p) for p in tmp_path.rglob("result.json")]
+    assert sum(r["epochs"] for r in records) == done.used  # each epoch paid once
+    assert all([h["epoch"] for h in r["history"]] == list(range(r["epochs"])) for r in records)
+    assert any(r["stop_reason"] == "complete" for r in records)  # some configuration was continued
+
+
+def test_the_matrix_shows_the_lowest_loss_recipe_of_each_cell(tmp_path):
+    done = sweep(tmp_path, FakeLauncher(tmp_path), workers=1, budget=1.0)  # enough to finish all
+    done.run()
+    rows = config_rows(done)
+    assert all(r["status"] == "trained" and r["epochs"] == 6 for r in rows)
+    matrix = best_per_cell(done, rows, "val/loss")
+    assert set(matrix.labels.ravel()) == {"optimizer.lr=0.01"} and matrix.direction == "min"
+    assert matrix.winner == (2, 0) or matrix.winner == (2, 1)  # backbone c
+    assert np.allclose(matrix.values[2], 1 / 6 + 1.0)
+    summary = sweep_summary(done, rows)
+    assert summary["winner"][0] == "c" and summary["winner"][2] == "optimizer.lr=0.01"
+    assert summary["stop_reason"] == "every configuration ended" and 0 <= summary["idle_share"] <= 1
+
+
+def test_a_failed_configuration_is_never_retried(tmp_path):
+    launcher = FakeLauncher(tmp_path, broken="a")
+    done = sweep(tmp_path, launcher, workers=2, budget=1.0)
+    done.run()
+    rows = config_rows(done)
+    assert {r["status"] for r in rows if r["backbone"] == "a"} == {"failed"}
+    tried = [job for batch in launcher.batches for job in batch if "backbone=a" in job]
+    assert len(tried) == 4  # each of backbone a's 4 configurations once
+    assert all(r["epochs"] == 6 for r in rows if r["backbone"] != "a")
