@@ -65,9 +65,15 @@ def test_calibrated_threshold_hits_its_target_coverage_on_validation(fresh_run: 
 
 def test_target_error_bounds_the_error_of_kept_answers(fresh_run: Path, capsys) -> None:
     ckpt = fresh_run / "checkpoints" / "best.ckpt"
-    assert cvzoo(["calibrate", f"ckpt={ckpt}", "target_error=0.3", "--json"]) == 0
+    assert cvzoo(["calibrate", f"ckpt={ckpt}", "target_coverage=1.0", "--json"]) == 0
+    capsys.readouterr()
+    curve = json.loads((fresh_run / "calibration.json").read_text())["curve"]
+    half = min(curve, key=lambda r: r["coverage"])  # the most confident half of the answers
+    target = round(half["error_kept"] + 0.005, 3)
+    assert cvzoo(["calibrate", f"ckpt={ckpt}", f"target_error={target}", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["error_kept"] <= 0.3 and result["target_error"] == 0.3
+    assert result["error_kept"] <= target and result["target_error"] == target
+    assert result["coverage"] >= half["coverage"]
 
 
 def test_threshold_for_unlabelled_production_images(fresh_run: Path, tmp_path: Path, capsys) -> None:
