@@ -26,11 +26,9 @@ THIN_LINE = 1
 
 
 def loo_z(kernel: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Leave-one-out error of every trained cell over its leave-one-out predictive std.
-
-    Closed form for a Gaussian process with covariance ``scale2 * kernel``: the error is
-    (K^-1 z)_i / (K^-1)_ii and the variance scale2 / (K^-1)_ii.
-    """
+    """Leave-one-out error of every trained cell over its leave-one-out predictive std."""
+    # Closed form for a Gaussian process with covariance scale2 * K: the error is
+    # (K^-1 z)_i / (K^-1)_ii and the variance scale2 / (K^-1)_ii.
     inverse = np.linalg.inv(kernel)
     pz = inverse @ z
     scale2 = max(float(z @ pz) / max(z.size, 1), 1e-12)
