@@ -18,6 +18,7 @@ from cvzoo.results.matrix_io import read_table
 from cvzoo.search.guided import GuidedSearch
 
 MMDET = Path(__file__).parent / "data" / "matrices" / "mmdet_coco_1x_boxap.csv"
+ADE20K = Path(__file__).parent / "data" / "matrices" / "mmseg_ade20k_512x512_80k_miou.csv"
 
 
 def per_column_bias(observed: np.ndarray) -> np.ndarray:
@@ -126,3 +127,15 @@ def test_leave_one_out_errors_calibrate_the_random_effects_std() -> None:
     assert fit.method == "random_effects" and fit.params["calibration"] != 1.0
     z = np.abs(fit.mean - full)[~keep] / fit.std[~keep]
     assert 0.55 <= np.mean(z <= 1) <= 0.8
+
+
+def test_on_a_real_sparse_grid_the_std_covers_hidden_cells_like_a_gaussian() -> None:
+    full = read_table(ADE20K).values  # most heads trained on one or two backbones
+    ratios = []
+    for seed in range(20):
+        keep = hide_cells(np.isfinite(full), 0.2, np.random.default_rng(seed))
+        fit = complete(np.where(keep, full, np.nan), seed=seed)
+        hidden = np.isfinite(full) & ~keep
+        ratios.append(np.abs(fit.mean - full)[hidden] / fit.std[hidden])
+    ratios = np.concatenate(ratios)
+    assert 0.60 <= np.mean(ratios <= 1) <= 0.75 and 0.90 <= np.mean(ratios <= 2) <= 0.98

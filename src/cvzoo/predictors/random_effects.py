@@ -9,6 +9,7 @@ much of a backbone's gap carries over to a head measured on one or two backbones
 share, the level of each column, is learned: when the likelihood says columns differ by far more
 than the equal split allows (datasets or tasks at very different levels), larger column shares
 are weighed by their likelihood and averaged; otherwise the equal split, the bias model, stays.
+The std is calibrated on the trained cells' leave-one-out errors (``std_calibration``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from cvzoo.predictors.bias import Cells, fit_bias
 from cvzoo.predictors.fitted import Completion
-from cvzoo.predictors.uncertainty import ONE_STD_SHARE
+from cvzoo.predictors.std_calibration import calibration
 
 METHOD = "random_effects"
 
@@ -30,10 +31,6 @@ METHOD = "random_effects"
 EQUAL_SHARE = 1.0 / 3.0
 COLUMN_SHARES = (EQUAL_SHARE, 0.5, 0.7, 0.9, 0.97)
 EVIDENCE = 1.92
-# The std is calibrated on leave-one-out errors (MIN_LOO_CELLS trained cells or more): 68.3% within
-# 1 std, and TWO_STD_SHARE (the middle of the 90-98% a calibrated std should cover) within 2 std.
-MIN_LOO_CELLS = 10
-TWO_STD_SHARE = 0.93
 # Spread assumed while the trained cells have none (one cell): 1% of |value| (or 1).
 SINGLE_CELL_SCALE = 0.01
 # A column gets its own location and scale when it holds at least OWN_SCALE_CELLS
@@ -104,12 +101,19 @@ def _shares(column: float) -> tuple[float, float, float]:
     return rest, column, rest
 
 
+def _kernel(by_row: Lines, by_col: Lines, shares) -> np.ndarray:
+    """Covariance of the trained cells over the scale: shares of shared row, shared column, noise."""
+    row_w, col_w, noise_w = shares
+    (rind, _), (cind, _) = by_row, by_col
+    return row_w * rind @ rind.T + col_w * cind @ cind.T + noise_w * np.eye(rind.shape[0])
+
+
 def _posterior(by_row: Lines, by_col: Lines, z: np.ndarray, shape, shares):
     """Mean, variance (standardized units) and log likelihood (scale profiled out) for one set of shares."""
     row_w, col_w, noise_w = shares
     n = z.size
     (rind, row_lines), (cind, col_lines) = by_row, by_col
-    factor = cho_factor(row_w * rind @ rind.T + col_w * cind @ cind.T + noise_w * np.eye(n))
+    factor = cho_factor(_kernel(by_row, by_col, shares))
     alpha = cho_solve(factor, z)
     scale2 = max(float(z @ alpha) / n, 1e-12) if n > 1 else 1.0
     loglik = -n / 2 * np.log(scale2) - np.log(np.diag(factor[0])).sum()
@@ -128,33 +132,6 @@ def _posterior(by_row: Lines, by_col: Lines, z: np.ndarray, shape, shares):
     explained[np.ix_(row_lines, col_lines)] += 2 * row_w * col_w * (rind.T @ k_cols)
     var = scale2 * (row_w + col_w + noise_w - explained)
     return mean, np.maximum(var, 1e-12 * scale2), loglik
-
-
-def _loo_z(by_row: Lines, by_col: Lines, z: np.ndarray, shares) -> np.ndarray:
-    """Leave-one-out error of every trained cell over its leave-one-out predictive std.
-
-    Closed form for a Gaussian process: the error is (K^-1 z)_i / (K^-1)_ii and the variance
-    scale2 / (K^-1)_ii.
-    """
-    row_w, col_w, noise_w = shares
-    (rind, _), (cind, _) = by_row, by_col
-    inverse = np.linalg.inv(row_w * rind @ rind.T + col_w * cind @ cind.T + noise_w * np.eye(z.size))
-    pz = inverse @ z
-    scale2 = max(float(z @ pz) / max(z.size, 1), 1e-12)
-    return pz / np.sqrt(np.maximum(np.diag(inverse), 1e-12) * scale2)
-
-
-def _calibration(cells: Cells, by_row: Lines, by_col: Lines, shares) -> float:
-    """Smallest factor on the std that puts 68.3% of the leave-one-out errors within 1 std and
-    TWO_STD_SHARE within 2 std (errors heavier-tailed than a Gaussian need the second).
-
-    Every trained cell is left out in turn: its leave-one-out std already covers a row or column
-    left without cells, so the check needs no held-out set; 1 with fewer than MIN_LOO_CELLS cells.
-    """
-    if len(cells) < MIN_LOO_CELLS:
-        return 1.0
-    z = np.abs(_loo_z(by_row, by_col, cells.values, shares))
-    return float(max(np.quantile(z, ONE_STD_SHARE), np.quantile(z, TWO_STD_SHARE) / 2, 1e-6))
 
 
 def _check(observed: np.ndarray) -> np.ndarray:
@@ -210,8 +187,8 @@ def random_effects(observed: np.ndarray) -> Completion:
     mean = np.where(known, observed, mean * scales.scale[None, :] + scales.center[None, :])
     std[known] = 0.0
     best = int(np.argmax(weight))
-    factor = _calibration(cells, by_row, by_col, _shares(COLUMN_SHARES[best]))
-    std *= factor
+    factors, pooled = calibration(cells, _kernel(by_row, by_col, _shares(COLUMN_SHARES[best])))
+    std *= factors
     params = {"column_share": COLUMN_SHARES[best], "weight": float(weight[best]),
-              "calibration": factor, "own_scale_columns": int(scales.own.sum())}  # fmt: skip
+              "calibration": pooled, "own_scale_columns": int(scales.own.sum())}  # fmt: skip
     return Completion(mean, std, METHOD, float("nan"), params=params, offsets_in_std=True)
