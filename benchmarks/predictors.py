@@ -90,21 +90,26 @@ def simulate_row(seeds: int) -> Row:
     )
 
 
-def epoch_decision_row(rows: int = 10, cols: int = 20, max_epochs: int = 50) -> Row:
-    """Wall time of one epoch-guided decision (refit + choice) on a rows x cols grid, half started.
+def epoch_decision_row(shape: tuple[int, ...] = (10, 20), max_epochs: int = 50) -> Row:
+    """Wall time of one epoch-guided decision (refit + choice), half of the configurations started.
 
-    The slowest of five decisions is reported: the first one also runs the held-out checks.
+    ``shape`` is (rows, columns, recipe levels...): the grid of the live sweeper, whose factor
+    columns are the column and every recipe key. The slowest of five decisions is reported: the
+    first one also runs the held-out checks.
     """
     from cvzoo.search.fidelity import FidelityConfig, Ledger
     from cvzoo.search.multifidelity import EpochGuidedSearch
 
     rng = np.random.default_rng(0)
-    n = rows * cols
-    finals = (rng.normal(size=rows)[:, None] + rng.normal(size=cols)[None, :]).ravel()
+    table = np.array(list(np.ndindex(*shape)))
+    n = len(table)
+    effects = [rng.normal(size=levels) for levels in shape]
+    finals = sum(effect[table[:, k]] for k, effect in enumerate(effects))
     epochs = np.arange(1, max_epochs + 1)
     curves = [f - np.exp(-epochs / 8) + 0.05 * rng.normal(size=max_epochs) for f in finals]
     ledger = Ledger(curves, budget=10 * n)
-    search = EpochGuidedSearch(np.repeat(np.arange(rows), cols), np.tile(np.arange(cols), rows), max_epochs)
+    factors = table[:, 1:] if len(shape) > 2 else None
+    search = EpochGuidedSearch(table[:, 0], table[:, 1], max_epochs, factors)
     rungs = FidelityConfig().rungs(max_epochs)
     for i in rng.permutation(n)[: n // 2]:  # half the grid started, at every rung
         ledger.train(int(i), int(rng.choice(rungs)))
@@ -116,7 +121,8 @@ def epoch_decision_row(rows: int = 10, cols: int = 20, max_epochs: int = 50) -> 
         times.append(time.perf_counter() - start)
     seconds = float(max(times))
     target = f"< 1 s ({'met' if seconds < 1 else 'MISSED'})"
-    name = f"epoch-guided decision (refit + choice), {n} configurations, half started"
+    grid = " x ".join(map(str, shape))
+    name = f"epoch-guided decision (refit + choice), {grid} = {n} configurations, half started"
     return Row("5 predictors", name, fmt(seconds, "s", 3), target)
 
 
@@ -127,4 +133,5 @@ def run(st: Settings) -> list[Row]:
         *(row for r, c in shapes for row in als_rows(r, c)),
         simulate_row(2 if st.quick else 20),
         epoch_decision_row(),
+        epoch_decision_row((5, 4, 2, 5)),  # backbone x head x optimizer x learning rate
     ]
