@@ -100,3 +100,12 @@ def test_a_failed_configuration_is_never_retried(tmp_path):
     tried = [job for batch in launcher.batches for job in batch if "backbone=a" in job]
     assert len(tried) == 4  # each of backbone a's 4 configurations once
     assert all(r["epochs"] == 6 for r in rows if r["backbone"] != "a")
+
+
+def test_a_configuration_that_failed_is_never_the_winner(tmp_path):
+    done = sweep(tmp_path, FakeLauncher(tmp_path, broken="c"), workers=1, budget=1.0)  # c: the best curves
+    done.run()
+    rows = config_rows(done)
+    matrix = best_per_cell(done, rows, "val/loss")
+    assert matrix.winner in ((1, 0), (1, 1))  # backbone b, the best that trained
+    assert sweep_summary(done, rows)["winner"][0] == "b"

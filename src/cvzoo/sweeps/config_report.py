@@ -73,7 +73,7 @@ def best_per_cell(sweep: ConfigSweep, rows: list[dict[str, Any]], metric: str) -
         best[cell], values[cell], status[cell] = sweep.sign * value, value, row["status"]
         std[cell] = row["predicted_std"] if row["status"] == PREDICTED else np.nan
         labels[cell] = _label(row["recipe"])
-    winner = sweep.search.incumbent()
+    winner = sweep.winner()
     grid = sweep.grid
     return QualityMatrix(
         list(grid.rows.options), list(grid.cols.options), values, grid.rows.record_key,
@@ -85,7 +85,7 @@ def best_per_cell(sweep: ConfigSweep, rows: list[dict[str, Any]], metric: str) -
 
 def sweep_summary(sweep: ConfigSweep, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Winner, budget and worker facts of a finished sweep."""
-    winner = sweep.search.incumbent()
+    winner = sweep.winner()
     open_ = [p for p in sweep.progress if not (p.complete or p.failed)]
     reason = "every configuration ended" if not open_ else "budget spent"
     pick = rows[winner] if winner is not None else None
