@@ -109,3 +109,15 @@ def test_a_configuration_that_failed_is_never_the_winner(tmp_path):
     matrix = best_per_cell(done, rows, "val/loss")
     assert matrix.winner in ((1, 0), (1, 1))  # backbone b, the best that trained
     assert sweep_summary(done, rows)["winner"][0] == "b"
+
+
+def test_a_budget_smaller_than_the_first_stage_trains_what_it_can_and_reports(tmp_path):
+    grid = build_grid(parse_overrides(GRID))
+    done = ConfigSweep(grid, FakeLauncher(tmp_path), max_epochs=6, fidelity="epochs",
+                       stages=FidelityConfig(3, 2.0), budget=2, workers=2, lower_is_better=True,
+                       seed=0)  # fmt: skip
+    done.run()  # the first stage (3 epochs) is cut to the 2 the budget holds
+    rows = config_rows(done)
+    assert done.used == 2 and [r["epochs"] for r in rows if r["epochs"]] == [2]
+    assert sweep_summary(done, rows)["winner_epochs"] == 2
+    assert best_per_cell(done, rows, "val/loss").values.shape == (3, 2)

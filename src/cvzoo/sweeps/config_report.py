@@ -28,7 +28,7 @@ def _status(p: Progress, mean: float) -> str:
 def config_rows(sweep: ConfigSweep) -> list[dict[str, Any]]:
     """One entry per configuration: its cell, recipe, overrides, status, epochs and values."""
     mean, std = np.full(len(sweep.configs), np.nan), np.full(len(sweep.configs), np.nan)
-    if any(p.epochs for p in sweep.progress):
+    if (sweep.search.epochs > 0).any():  # the search holds a curve it can place
         oriented, spread = sweep.search.predict()
         mean, std = sweep.sign * np.asarray(oriented, float), np.asarray(spread, float)
     grid, out = sweep.grid, []

@@ -115,9 +115,15 @@ class ConfigSweep:
         self.clock = BatchClock(launch, self.workers)
 
     def _tell(self, i: int) -> None:
-        """Pass configuration ``i``'s curve (oriented: higher is better) to the search."""
+        """Pass configuration ``i``'s curve (oriented: higher is better) to the search.
+
+        An open curve short of the first stage (cut by the budget, or a run killed early) has no
+        value the search can place: it is told as not started, and its next stage completes it.
+        """
         p = self.progress[i]
-        self.search.tell(i, self.sign * np.asarray(p.values, float), p.complete or p.failed)
+        ended = p.complete or p.failed
+        values = p.values if ended or p.epochs >= self.search.rungs[0] else []
+        self.search.tell(i, self.sign * np.asarray(values, float), ended)
 
     def seed_with(self, dirs: Sequence[str | Path], hashes: dict[str, Config]) -> int:
         """Take over earlier records of the same configurations (newest first); how many were found.
