@@ -121,3 +121,21 @@ def test_a_budget_smaller_than_the_first_stage_trains_what_it_can_and_reports(tm
     assert done.used == 2 and [r["epochs"] for r in rows if r["epochs"]] == [2]
     assert sweep_summary(done, rows)["winner_epochs"] == 2
     assert best_per_cell(done, rows, "val/loss").values.shape == (3, 2)
+
+
+def test_a_resumed_sweep_continues_a_run_killed_inside_its_first_stage(tmp_path):
+    grid = build_grid(parse_overrides(GRID))
+    old = tmp_path / "old" / "0"
+    (old / "checkpoints").mkdir(parents=True)
+    torch.save({}, old / "checkpoints" / "last.ckpt")
+    history = [{"epoch": 0, "val/loss": 1.0 + 3.5}]  # 1 of the first stage's 3 epochs
+    write_record(old, {"status": "interrupted", "monitor": "val/loss", "run_dir": str(old), "epochs": 1,
+                       "history": history, "stop_reason": "paused", "config_hash": "h0"})  # fmt: skip
+    done = ConfigSweep(grid, FakeLauncher(tmp_path), max_epochs=6, fidelity="epochs",
+                       stages=FidelityConfig(3, 2.0), budget=1.0, workers=2, lower_is_better=True,
+                       seed=0)  # fmt: skip
+    assert done.seed_with([tmp_path / "old"], {"h0": done.configs[0]}) == 1
+    done.run()
+    rows = config_rows(done)
+    assert rows[0]["epochs"] == 6 and rows[0]["run_dir"] == str(old)  # continued in its own directory
+    assert rows[0]["epochs_this_sweep"] == 5
