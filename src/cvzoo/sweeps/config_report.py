@@ -33,7 +33,7 @@ def config_rows(sweep: ConfigSweep) -> list[dict[str, Any]]:
         mean, std = sweep.sign * np.asarray(oriented, float), np.asarray(spread, float)
     grid, out = sweep.grid, []
     for i, (config, p) in enumerate(zip(sweep.configs, sweep.progress, strict=True)):
-        seen = float(sweep.sign * max(sweep.sign * np.asarray(p.values))) if p.values else None
+        seen = p.best(sweep.sign)
         status = _status(p, mean[i])
         out.append({
             grid.rows.record_key: grid.rows.options[config[0]],

@@ -52,6 +52,10 @@ class Progress:
         """Epochs trained so far."""
         return len(self.values)
 
+    def best(self, sign: float) -> float | None:
+        """The curve's best value (``sign`` -1: the lowest), None before any epoch."""
+        return float(sign * max(sign * np.asarray(self.values, float))) if self.values else None
+
 
 def curve(record: dict[str, Any]) -> list[float]:
     """The monitored metric of every epoch in a record's history."""
@@ -234,7 +238,7 @@ class ConfigSweep:
         p.trained_here += paid
         self.used += paid
         self._tell(i)
-        value = max(self.sign * np.asarray(p.values)) * self.sign if p.values else None
+        value = p.best(self.sign)
         self.runs.append({"config": self.grid.overrides(self.configs[i])[len(self.grid.fixed):],
                           "from_epoch": before, "to_epoch": target, "epochs": p.epochs,
                           "stop_reason": p.stop_reason if ok else FAILED, "value": value})  # fmt: skip
