@@ -22,6 +22,8 @@ from cvzoo.sweeps.guided_sweeper import GuidedSweeper
 from cvzoo.training.compose import compose_train
 from cvzoo.training.continuation import continue_run
 from cvzoo.training.run import run_training
+from cvzoo.training.setup import build_trainer
+from cvzoo.training.stats import RunStats
 from tests.conftest import CONFIG_DIR, FAST, REPO
 
 # 2 backbones x 2 heads x 2 learning rates, 3 epochs each at full length.
@@ -195,3 +197,10 @@ def test_a_failed_configuration_is_recorded_and_the_epoch_sweep_goes_on(tmp_path
     good = [c for c in summary["configs"] if c["backbone"] == "test_resnet"]
     assert [c["epochs"] for c in good] == [2, 2] and summary["stop_reason"] == "every configuration ended"
     assert "failed | failed" in (tmp_path / "sw" / "matrix.md").read_text()
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, "three"])
+def test_stop_after_epochs_not_a_whole_number_of_epochs_is_one_clear_error(compose_cfg, tmp_path, value):
+    cfg = compose_cfg(*FAST, f"trainer.stop_after_epochs={value}")
+    with pytest.raises(ConfigError, match=f"trainer.stop_after_epochs={value!r} is invalid"):
+        build_trainer(cfg, RunStats(), tmp_path)

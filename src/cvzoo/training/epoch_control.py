@@ -13,6 +13,18 @@ import lightning as L
 from lightning.fabric.utilities.seed import seed_everything
 
 from cvzoo.data.epoch_order import epoch_seed
+from cvzoo.errors import ConfigError
+
+
+def stop_after_epochs(value: object) -> int | None:
+    """``trainer.stop_after_epochs`` checked: None (train to ``max_epochs``) or a whole number >= 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"trainer.stop_after_epochs={value!r} is invalid; use a whole number of epochs >= 1, or null"
+        )
+    return value
 
 
 class SeedEachEpoch(L.Callback):

@@ -21,7 +21,7 @@ from cvzoo.models.backbones import check_model_name, normalize_pretrained
 from cvzoo.models.heads import check_head_task
 from cvzoo.module import CvzooModule
 from cvzoo.training.checkpoints import AtomicCheckpointIO
-from cvzoo.training.epoch_control import SeedEachEpoch, StopAfterEpochs
+from cvzoo.training.epoch_control import SeedEachEpoch, StopAfterEpochs, stop_after_epochs
 from cvzoo.training.guards import FaultInjector, Preemption
 from cvzoo.training.stats import RunStats
 
@@ -64,8 +64,8 @@ def build_trainer(cfg: DictConfig, stats: RunStats, run_dir: Path) -> L.Trainer:
     faults = [FaultInjector()] if os.environ.get(FAULT_ENV) else []  # test hooks, before Preemption
     callbacks = [*faults, *_instantiate_group(cfg.get("callbacks")), stats, Preemption(run_dir)]
     callbacks.append(SeedEachEpoch(int(cfg.get("seed", 0))))
-    if cfg.trainer.get("stop_after_epochs"):
-        callbacks.append(StopAfterEpochs(int(cfg.trainer.stop_after_epochs)))
+    if stop_after := stop_after_epochs(cfg.trainer.get("stop_after_epochs")):
+        callbacks.append(StopAfterEpochs(stop_after))
     if not options.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = _instantiate_group(cfg.get("logger"))
