@@ -182,7 +182,9 @@ def _log_mean(values: list[Any]) -> float:
     return float(np.mean(np.log10(good))) if good else math.nan
 
 
-def size_features(records: Mapping[Cell, Mapping[str, Any]], shape: tuple[int, int]):
+def size_features(
+    records: Mapping[Cell, Mapping[str, Any]], shape: tuple[int, int]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Row and column meta-features (log10 params and FLOPs averaged over their records).
 
     None for a side where some row (column) has no record with both numbers yet: the boosting

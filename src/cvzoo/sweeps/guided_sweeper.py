@@ -203,7 +203,13 @@ class GuidedSweeper(Sweeper):
         return returns
 
     def _finish(
-        self, search: GuidedSearch, grid: Grid, earlier, runs, sweep_dir: Path, clock: BatchClock
+        self,
+        search: GuidedSearch,
+        grid: Grid,
+        earlier: dict[Cell, dict],
+        runs: list[dict[str, Any]],
+        sweep_dir: Path,
+        clock: BatchClock,
     ) -> None:
         """Fit once more on everything and write guided.json and the matrix files."""
         summary = search.summary()
@@ -221,7 +227,9 @@ class GuidedSweeper(Sweeper):
         print(f"\n{paths['md'].read_text()}guided sweep: {paths['json']}")
 
 
-def guided_matrix(search: GuidedSearch, grid: Grid, earlier, metric: str, summary) -> QualityMatrix:
+def guided_matrix(
+    search: GuidedSearch, grid: Grid, earlier: dict[Cell, dict], metric: str, summary: dict[str, Any]
+) -> QualityMatrix:
     """Trained, earlier and failed cells of the finished search, the rest predicted by its model."""
     observed = search.observed
     status = np.where(np.isfinite(observed), TRAINED, NOT_RUN).astype(object)
