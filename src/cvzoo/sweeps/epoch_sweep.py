@@ -23,13 +23,14 @@ import numpy as np
 from hydra.core.utils import JobReturn
 
 from cvzoo.errors import ConfigError
-from cvzoo.results.record import COMPLETE, FAILED, PAUSED, PROMOTED, load_record, write_record
+from cvzoo.results.record import COMPLETE, FAILED, PROMOTED, load_record, write_record
 from cvzoo.results.store import find_records
 from cvzoo.search.design import resolve_budget
 from cvzoo.search.fidelity import FidelityConfig
 from cvzoo.search.multifidelity import EpochGuidedSearch
 from cvzoo.sweeps.batch_clock import BatchClock
 from cvzoo.sweeps.guided_grid import Config, Grid, job_record
+from cvzoo.sweeps.resume import reached
 from cvzoo.training.checkpoints import usable_checkpoint
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class ConfigSweep:
             if not ok and usable_checkpoint(run_dir)[0] is None:
                 continue
             values = curve(record)
-            complete = ok and record.get("stop_reason") not in (PAUSED, PROMOTED)
+            complete = reached(record)  # trained to its end
             self.progress[i] = Progress(run_dir, values, complete, earlier=True,
                                         stop_reason=record.get("stop_reason"))  # fmt: skip
             self._tell(i)

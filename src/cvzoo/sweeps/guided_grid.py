@@ -16,10 +16,10 @@ from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cvzoo.errors import ConfigError
-from cvzoo.results.record import PAUSED, PROMOTED, RECORD_NAME, config_hash, load_record
+from cvzoo.results.record import RECORD_NAME, config_hash, load_record
 from cvzoo.results.store import find_records
 from cvzoo.sweeps.axes import _RECORD_KEY
-from cvzoo.sweeps.resume import LINK_NAME
+from cvzoo.sweeps.resume import LINK_NAME, reached
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def job_config_hashes(grid: Grid, load: Callable[[list[str]], DictConfig]) -> di
 
 def record_value(record: Mapping[str, Any]) -> float | None:
     """The best monitored value of an ok record, None when it has none."""
-    if record.get("status") != "ok" or record.get("stop_reason") in (PAUSED, PROMOTED):
+    if not reached(record):
         return None  # a run paused part-way is not a trained cell
     value = (record.get("best_val") or {}).get(str(record.get("monitor")))
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
