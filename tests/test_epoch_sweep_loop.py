@@ -139,3 +139,10 @@ def test_a_resumed_sweep_continues_a_run_killed_inside_its_first_stage(tmp_path)
     rows = config_rows(done)
     assert rows[0]["epochs"] == 6 and rows[0]["run_dir"] == str(old)  # continued in its own directory
     assert rows[0]["epochs_this_sweep"] == 5
+
+
+def test_the_winner_is_the_best_value_seen_even_if_its_curve_got_worse_later(tmp_path):
+    done = sweep(tmp_path, FakeLauncher(tmp_path), workers=1, budget=1.0)  # lower is better
+    done.progress[0].values = [0.5, 3.0]  # best loss 0.5, then it diverged
+    done.progress[1].values = [1.0, 1.0]
+    assert done.winner() == 0 and done.progress[0].best(done.sign) == 0.5

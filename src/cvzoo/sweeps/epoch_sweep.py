@@ -156,9 +156,11 @@ class ConfigSweep:
         return found
 
     def winner(self) -> int | None:
-        """The search's incumbent among the configurations that did not fail (None if none has a value)."""
-        last = [self.sign * p.values[-1] if p.values and not p.failed else -np.inf for p in self.progress]
-        return int(np.argmax(last)) if np.isfinite(max(last, default=-np.inf)) else None
+        """The configuration with the best value seen among those that did not fail (None: none has one)."""
+        seen = [
+            self.sign * p.best(self.sign) if p.values and not p.failed else -np.inf for p in self.progress
+        ]
+        return int(np.argmax(seen)) if np.isfinite(max(seen, default=-np.inf)) else None
 
     def _ask(self) -> list[tuple[int, int]]:
         """Up to ``workers`` (configuration, epoch target) decisions within the budget, none twice.
