@@ -33,6 +33,7 @@ SCRIPT_CASES = [
     ("train.py", ["paths.log_dir={file}/logs"], "{file}"),
     ("train.py", ["-m", "hydra.sweep.dir={file}/sweep"], "{file}"),
     ("train.py", [*TINY, "dataset.fraction=7"], "fraction"),
+    ("train.py", [*TINY, "+resume=true", "trainer.stop_after_epochs=three"], "stop_after_epochs='three'"),
     ("train.py", [*TINY, "dataset=folder", "dataset.root={missing}"], "{missing}"),
     ("train.py", ["-m", "hydra/sweeper=guided", "hydra.sweeper.budget=abc", "head=linear,mlp"], "'abc'"),
     ("export.py", ["ckpt={empty_ckpt}"], "{empty_ckpt}"),

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from cvzoo.results.record import load_record, write_record
 from cvzoo.search.fidelity import FidelityConfig
 from cvzoo.sweeps.axes import parse_overrides
-from cvzoo.sweeps.config_report import best_per_cell, config_rows, sweep_summary
+from cvzoo.sweeps.config_report import best_per_cell, config_rows, summary_line, sweep_summary
 from cvzoo.sweeps.epoch_sweep import ConfigSweep
 from cvzoo.sweeps.guided_grid import build_grid
 
@@ -109,6 +109,17 @@ def test_a_configuration_that_failed_is_never_the_winner(tmp_path):
     matrix = best_per_cell(done, rows, "val/loss")
     assert matrix.winner in ((1, 0), (1, 1))  # backbone b, the best that trained
     assert sweep_summary(done, rows)["winner"][0] == "b"
+
+
+def test_a_sweep_where_every_configuration_failed_says_so_in_its_summary(tmp_path):
+    grid = build_grid(parse_overrides(["backbone=a", "head=x,y", "optimizer.lr=0.1"]))  # a fails
+    done = ConfigSweep(grid, FakeLauncher(tmp_path, broken="a"), max_epochs=6, fidelity="epochs",
+                       stages=FidelityConfig(1, 3.0), budget=1.0, workers=1, lower_is_better=True,
+                       seed=0)  # fmt: skip
+    done.run()
+    summary = sweep_summary(done, config_rows(done))
+    assert summary["winner"] is None and summary["failed"] == 2
+    assert summary_line(summary).startswith("No winner: no configuration finished an epoch (2 failed")
 
 
 def test_a_budget_smaller_than_the_first_stage_trains_what_it_can_and_reports(tmp_path):

@@ -109,6 +109,9 @@ def summary_line(summary: dict[str, Any]) -> str:
     """The winner, the epochs spent and the idle share, in one line."""
     s = summary
     idle = s.get("idle_share")
+    spent = f"epochs {s.get('epochs_used')}/{s.get('budget_epochs')} ({s.get('stop_reason')})"
+    if s.get("winner") is None:
+        failed = s.get("failed")
+        return f"No winner: no configuration finished an epoch ({failed} failed, see guided.json); {spent}."
     return (f"Winner: {s.get('winner')} = {s.get('winner_value')} after {s.get('winner_epochs')} epochs; "
-            f"epochs {s.get('epochs_used')}/{s.get('budget_epochs')} ({s.get('stop_reason')}); "
-            f"workers idle {'-' if idle is None else f'{idle:.0%}'}.")  # fmt: skip
+            f"{spent}; workers idle {'-' if idle is None else f'{idle:.0%}'}.")  # fmt: skip

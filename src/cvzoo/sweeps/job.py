@@ -19,6 +19,7 @@ from cvzoo.sweeps.resume import (
     resume_requested,
     unlink_reused,
 )
+from cvzoo.training.epoch_control import stop_after_epochs
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,7 @@ def reuse_or_resume(cfg: DictConfig) -> dict[str, Any] | None:
         return None
     digest = config_hash(OmegaConf.to_container(cfg, resolve=True))
     dirs = record_dirs(own_dir(cfg), str(cfg.paths.log_dir), cfg.get("resume_from"))
-    target = cfg.trainer.get("stop_after_epochs")
-    done, unfinished = find_previous(dirs, digest, int(target) if target else None)
+    done, unfinished = find_previous(dirs, digest, stop_after_epochs(cfg.trainer.get("stop_after_epochs")))
     if done is not None:
         link_reused(str(cfg.paths.output_dir), done)  # also when it is this job's own directory
         return done

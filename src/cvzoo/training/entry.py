@@ -32,12 +32,12 @@ def _is_multirun() -> bool:
 
 def train_task(cfg: DictConfig) -> float:
     """Run one job; a single run exits non-zero with one line, a sweep job records and goes on."""
-    reused = reuse_or_resume(cfg)
-    if reused is not None:
-        log.info("job skipped (resume): identical config already ok: %s", summary_line(reused))
-        return monitored_value(reused)
-    configure_parallel_job(cfg)
     try:
+        reused = reuse_or_resume(cfg)
+        if reused is not None:
+            log.info("job skipped (resume): identical config already ok: %s", summary_line(reused))
+            return monitored_value(reused)
+        configure_parallel_job(cfg)
         record = run_training(cfg)
     except (RunInterrupted, SIGTERMException) as err:
         record = getattr(err, "record", None)
