@@ -113,18 +113,12 @@ class GuidedSweeper(Sweeper):
         hashes = job_config_hashes(grid, self._load)
         observed, earlier = np.full(grid.shape, np.nan), {}
         if self.use_earlier:
-            dirs = record_dirs(
-                str(self.config.hydra.sweep.dir),
-                str(self.config.paths.log_dir),
-                self.config.get("resume_from"),
-            )
-            observed, earlier = earlier_results(dirs, hashes, grid.shape)
+            observed, earlier = earlier_results(self._record_dirs(), hashes, grid.shape)
         if earlier:
             log.info("guided sweep: %d cell(s) already trained in earlier sweeps", len(earlier))
-        batch = self.batch_size or launcher_parallelism(self.config.hydra.get("launcher"))
         search = GuidedSearch(
-            grid.rows.options, grid.cols.options, self.budget, batch, observed=observed,
-            lower_is_better=str(self.config.get("monitor_mode", "max")) == "min", seed=self.seed,
+            grid.rows.options, grid.cols.options, self.budget, self._workers(), observed=observed,
+            lower_is_better=self._lower_is_better(), seed=self.seed,
             **self.options,
         )  # fmt: skip
         return search, earlier
@@ -166,6 +160,19 @@ class GuidedSweeper(Sweeper):
         self._finish(search, grid, earlier, runs, sweep_dir, clock)
         return returns
 
+    def _record_dirs(self) -> list[Path]:
+        """Where earlier records of this sweep's configurations may be: sweep dir, log dir, resume_from."""
+        cfg = self.config
+        return record_dirs(str(cfg.hydra.sweep.dir), str(cfg.paths.log_dir), cfg.get("resume_from"))
+
+    def _workers(self) -> int:
+        """Jobs per batch: ``batch_size``, else the launcher's parallelism."""
+        return self.batch_size or launcher_parallelism(self.config.hydra.get("launcher"))
+
+    def _lower_is_better(self) -> bool:
+        """True when the monitored metric is minimized (``monitor_mode: min``)."""
+        return str(self.config.get("monitor_mode", "max")) == "min"
+
     def _launch(self, overrides: list[list[str]], first: int) -> Sequence[JobReturn]:
         """Launch one batch of jobs numbered from ``first``."""
         self.validate_batch_is_legal(overrides)
@@ -183,13 +190,11 @@ class GuidedSweeper(Sweeper):
         sweep = ConfigSweep(
             grid, self._launch, max_epochs=int(cfg.trainer.max_epochs), fidelity=self.knobs.fidelity,
             stages=self.knobs.fidelity_config(), budget=self.budget,
-            workers=self.batch_size or launcher_parallelism(cfg.hydra.get("launcher")),
-            lower_is_better=str(cfg.get("monitor_mode", "max")) == "min", seed=self.seed,
+            workers=self._workers(), lower_is_better=self._lower_is_better(), seed=self.seed,
             first_job=next_job_number(sweep_dir),
         )  # fmt: skip
         if self.use_earlier or resume_requested(cfg):
-            dirs = record_dirs(str(cfg.hydra.sweep.dir), str(cfg.paths.log_dir), cfg.get("resume_from"))
-            found = sweep.seed_with(dirs, job_config_hashes(grid, self._load))
+            found = sweep.seed_with(self._record_dirs(), job_config_hashes(grid, self._load))
             log.info("guided sweep: %d configuration(s) found trained or started earlier", found)
         returns = sweep.run()
         rows = config_rows(sweep)

@@ -26,6 +26,7 @@ from cvzoo.training.distributed import (
     run_ranks,
 )
 from cvzoo.training.environment import count_flops, device_name, library_versions
+from cvzoo.training.epoch_control import stop_after_epochs
 from cvzoo.training.guards import RunInterrupted
 from cvzoo.training.meta import dataset_meta
 from cvzoo.training.oom import free_memory, half_batch_config, is_out_of_memory, oom_message
@@ -188,8 +189,8 @@ def _train_or_retry(cfg: DictConfig, run_dir: Path, record: dict[str, Any]) -> N
 def stop_reason(cfg: DictConfig, epochs: int) -> str:
     """``paused`` when ``trainer.stop_after_epochs`` ended an ok run early, else ``complete``
     (trained to ``trainer.max_epochs`` or stopped by its own rule, e.g. early stopping)."""
-    target = cfg.trainer.get("stop_after_epochs")
-    return PAUSED if target and epochs >= int(target) and epochs < int(cfg.trainer.max_epochs) else COMPLETE
+    target = stop_after_epochs(cfg.trainer.get("stop_after_epochs"))
+    return PAUSED if target and epochs >= target and epochs < int(cfg.trainer.max_epochs) else COMPLETE
 
 
 def earlier_progress(run_dir: Path, digest: str) -> dict[str, Any]:
