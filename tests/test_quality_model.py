@@ -139,3 +139,27 @@ def test_on_a_real_sparse_grid_the_std_covers_hidden_cells_like_a_gaussian() -> 
         ratios.append(np.abs(fit.mean - full)[hidden] / fit.std[hidden])
     ratios = np.concatenate(ratios)
     assert 0.60 <= np.mean(ratios <= 1) <= 0.75 and 0.90 <= np.mean(ratios <= 2) <= 0.98
+
+
+def test_on_a_dense_grid_with_rows_at_far_apart_levels_one_shared_scale_is_kept() -> None:
+    # Datasets (rows) at very different accuracy levels, each learner (column) seen on ~4 of them:
+    # a column's own mean mixes in the levels of the rows it happened to be measured on.
+    rng = np.random.default_rng(0)
+    full = 0.7 + 0.15 * rng.normal(size=(40, 1)) + 0.02 * rng.normal(size=(1, 28))
+    full = full + 0.02 * rng.normal(size=full.shape)
+    keep = hide_cells(np.ones(full.shape, bool), 0.1, np.random.default_rng(0))
+    observed = np.where(keep, full, np.nan)
+    fit = complete(observed)
+    assert fit.params["scaling"] == "shared"
+    assert hidden_nrmse(full, fit.mean, ~keep) < 0.8 * hidden_nrmse(full, per_column_bias(observed), ~keep)
+
+
+def test_on_a_dense_grid_in_several_units_every_column_is_predicted_in_its_own_unit() -> None:
+    rng = np.random.default_rng(1)
+    quality = rng.normal(size=(100, 1)) + 0.3 * rng.normal(size=(100, 8))
+    units = np.array([[70, 5], [0.5, 0.01], [-2, 0.3], [900, 40]] * 2)
+    full = units[:, 0] + units[:, 1] * quality
+    keep = hide_cells(np.ones(full.shape, bool), 0.3, np.random.default_rng(0))
+    fit = complete(np.where(keep, full, np.nan))
+    assert fit.method in ("bias", "als")  # dense regime: cross-validated
+    assert hidden_nrmse(full, fit.mean, ~keep) < 0.7

@@ -3,8 +3,9 @@
 Sparse regime (fewer than ``MIN_HELD_TO_SWITCH`` cells can be held out while every row and
 column keeps one): the two-way random-effects posterior on one shared scale (``auto``) or the
 plain shared-scale bias model (``bias``); ALS cannot be tuned there and is refused. Dense
-regime: the bias model on per-column (or shared) scales and ALS, chosen by cross-validation;
-ALS only where it clearly beats the bias model. The guided search acts on the same result.
+regime: the bias model and ALS on the shared-unit scales (per-column scales only where they
+clearly predict better), chosen by cross-validation; ALS only where it clearly beats the bias
+model. The guided search acts on the same result.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from cvzoo.errors import ConfigError
 from cvzoo.predictors.bias import BiasModel, Cells, fit_bias
 from cvzoo.predictors.fitted import Completion
 from cvzoo.predictors.progress import fit_progress
-from cvzoo.predictors.random_effects import equal_shares, random_effects
+from cvzoo.predictors.random_effects import Scales, equal_shares, random_effects
 from cvzoo.predictors.selection import (
+    BIAS_REGS,
     FINAL_SWEEPS,
     Candidate,
     Search,
@@ -90,29 +92,58 @@ def clearly_better(base_errors: np.ndarray, new_errors: np.ndarray) -> bool:
     return bool(gain.mean() > gain.std(ddof=1) / np.sqrt(gain.size))
 
 
-def _choose_scaling(observed: np.ndarray, seed: int) -> tuple[ColumnScaler, str]:
-    """Per-column scales, or one shared scale when the bias model clearly predicts better with it.
+def _shared_unit(observed: np.ndarray) -> ColumnScaler:
+    """One location and scale for the columns in one unit, own ones for a column in another unit.
 
-    Errors of both are measured in per-column z units, so the comparison is fair for matrices
-    whose columns have different units; a shared scale keeps row effects additive when the
-    columns are comparable.
+    The sparse model's ``Scales``: a column's spread depends on which rows it was trained with,
+    so only a spread far from the typical one (another unit) earns a column its own scale.
+    """
+    scales = Scales.fit(observed)
+    return ColumnScaler(scales.center, scales.scale)
+
+
+def _scaling_errors(observed: np.ndarray, fit_scaler, search: Search, yardstick: np.ndarray) -> np.ndarray:
+    """Squared out-of-fold errors (in ``yardstick`` units per column) of the best-regularised bias
+    model, with the scaler refit on every training split (a held-out cell never sets its own
+    column's centre)."""
+    cells = Cells.from_matrix(observed)
+    preds = {reg: np.full(len(cells), np.nan) for reg in BIAS_REGS}
+    for held in search.splits():
+        train = observed.copy()
+        train[cells.rows[held], cells.cols[held]] = np.nan
+        scaler = fit_scaler(train)
+        train_cells = Cells.from_matrix(scaler.transform(train))
+        rows, cols = cells.rows[held], cells.cols[held]
+        for reg in BIAS_REGS:
+            z = fit_bias(train_cells, reg=reg).predict_at(rows, cols)
+            preds[reg][held] = z * scaler.scale[cols] + scaler.center[cols]
+    errors = []
+    for pred in preds.values():
+        held = np.isfinite(pred)
+        errors.append(((pred[held] - cells.values[held]) / yardstick[cells.cols[held]]) ** 2)
+    return min(errors, key=np.mean)
+
+
+def _choose_scaling(observed: np.ndarray, seed: int) -> tuple[ColumnScaler, str]:
+    """The shared-unit scales, or per-column scales where they clearly predict better.
+
+    Both are cross-validated with the scaler refit on each training split and their errors put
+    in one per-column yardstick, so matrices whose columns have different units compare fairly.
+    Per-column centres and scales from the one to four cells a sparse column holds are noisy
+    (and, fitted on all cells, would have seen the held-out ones), so they must earn their place.
     """
     per_column = ColumnScaler.fit(observed)
-    errors: dict[str, np.ndarray] = {}
-    for name, scaler in (("column", per_column), ("shared", per_column.common())):
-        cells = Cells.from_matrix(scaler.transform(observed))
-        search = plan_folds(cells, seed)
-        if search is None:
-            return per_column, "column"
-        search_bias(cells, search)
-        best = search.best("bias", cells)
-        held = np.isfinite(best.oof)
-        ratio = scaler.scale / per_column.scale
-        resid = (best.oof[held] - cells.values[held]) * ratio[cells.cols[held]]
-        errors[name] = resid**2
-    if clearly_better(errors["column"], errors["shared"]):
-        return per_column.common(), "shared"
-    return per_column, "column"
+    shared = _shared_unit(observed)
+    search = plan_folds(Cells.from_matrix(observed), seed)
+    if search is None:
+        return shared, "shared"
+    errors = {
+        name: _scaling_errors(observed, fit, search, per_column.scale)
+        for name, fit in (("column", ColumnScaler.fit), ("shared", _shared_unit))
+    }
+    if clearly_better(errors["shared"], errors["column"]):
+        return per_column, "column"
+    return shared, "shared"
 
 
 def _search(cells: Cells, method: str, seed: int, progress: bool) -> Candidate | None:

@@ -39,11 +39,6 @@ class ColumnScaler:
         shrunk = (np.nan_to_num(sq) + SCALE_PRIOR_CELLS * pooled) / (dof + SCALE_PRIOR_CELLS)
         return cls(center, np.sqrt(np.maximum(shrunk, 1e-12 * pooled)))
 
-    def common(self) -> ColumnScaler:
-        """The same centres with one shared scale (for columns measured in the same unit)."""
-        shared = float(np.sqrt(np.median(self.scale**2)))
-        return ColumnScaler(self.center, np.full_like(self.scale, shared))
-
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Raw units -> per-column z-scores."""
         return (values - self.center) / self.scale
