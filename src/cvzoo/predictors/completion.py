@@ -11,6 +11,7 @@ model. The guided search acts on the same result.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -102,12 +103,19 @@ def _shared_unit(observed: np.ndarray) -> ColumnScaler:
     return ColumnScaler(scales.center, scales.scale)
 
 
-def _scaling_errors(observed: np.ndarray, fit_scaler, search: Search, yardstick: np.ndarray) -> np.ndarray:
+def _scaling_errors(
+    observed: np.ndarray,
+    fit_scaler: Callable[[np.ndarray], ColumnScaler],
+    search: Search,
+    yardstick: np.ndarray,
+) -> np.ndarray:
     """Squared out-of-fold errors (in ``yardstick`` units per column) of the best-regularised bias
     model, with the scaler refit on every training split (a held-out cell never sets its own
     column's centre)."""
     cells = Cells.from_matrix(observed)
-    preds = {reg: np.full(len(cells), np.nan) for reg in BIAS_REGS}
+    measured = Cells(cells.rows, cells.cols, cells.values / yardstick[cells.cols], cells.shape)
+    scored = Search(search.folds, search.evaluated)
+    oof = {reg: scored.empty_oof(len(cells)) for reg in BIAS_REGS}
     for held in search.splits():
         train = observed.copy()
         train[cells.rows[held], cells.cols[held]] = np.nan
@@ -116,12 +124,9 @@ def _scaling_errors(observed: np.ndarray, fit_scaler, search: Search, yardstick:
         rows, cols = cells.rows[held], cells.cols[held]
         for reg in BIAS_REGS:
             z = fit_bias(train_cells, reg=reg).predict_at(rows, cols)
-            preds[reg][held] = z * scaler.scale[cols] + scaler.center[cols]
-    errors = []
-    for pred in preds.values():
-        held = np.isfinite(pred)
-        errors.append(((pred[held] - cells.values[held]) / yardstick[cells.cols[held]]) ** 2)
-    return min(errors, key=np.mean)
+            oof[reg][held] = (z * scaler.scale[cols] + scaler.center[cols]) / yardstick[cols]
+    scored.candidates = [Candidate("bias", {"reg": reg}, pred) for reg, pred in oof.items()]
+    return scored.best("bias", measured).sq_errors(measured)
 
 
 def _choose_scaling(observed: np.ndarray, seed: int) -> tuple[ColumnScaler, str]:
