@@ -79,3 +79,17 @@ def test_cli_markdown_puts_baselines_and_auto_side_by_side(capsys):
     assert cells[:2] == ["mmdet_coco_1x_boxap", "0.3"] and cells[3] == "-"  # ALS refused: too sparse
     bias, auto = (float(cells[i].split(" ± ")[0]) for i in (2, 4))
     assert auto <= bias and "random_effects 2/2" in cells[-1]  # ties it where nothing says otherwise
+    assert cells[-2].count("%") == 2  # coverage on the rows that keep a single cell
+
+
+def test_coverage_is_also_reported_on_rows_that_keep_a_single_cell():
+    # A tall grid: covering every row takes one cell per row, so every hidden cell is in such a row.
+    rng = np.random.default_rng(0)
+    tall = rng.normal(size=(40, 1)) + rng.normal(size=(1, 3)) + 0.3 * rng.normal(size=(40, 3))
+    auto = {row["method"]: row for row in evaluate_completion(tall, [0.2], seeds=2)}["auto"]
+    assert auto["cover1_thin"] == pytest.approx(auto["cover1"])
+    assert auto["cover2_thin"] == pytest.approx(auto["cover2"])
+    # A dense grid keeps several cells in every row: nothing to report there.
+    dense = rng.normal(size=(6, 1)) + rng.normal(size=(1, 8)) + 0.3 * rng.normal(size=(6, 8))
+    auto = {row["method"]: row for row in evaluate_completion(dense, [0.6], seeds=2)}["auto"]
+    assert auto["cover1_thin"] is None and 0 <= auto["cover1"] <= 1

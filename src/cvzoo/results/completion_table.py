@@ -18,9 +18,11 @@ def _share(row: dict | None, metric: str) -> str:
 
 
 def markdown_table(rows: list[dict], name: str) -> str:
-    """One line per fraction: nRMSE, Spearman and top-1 regret of bias, ALS and auto, auto's coverage."""
+    """One line per fraction: nRMSE, Spearman and top-1 regret of bias, ALS and auto; auto's
+    coverage on all hidden cells and on those whose row holds one kept cell."""
     head = ("| matrix | kept | nRMSE bias | nRMSE ALS | nRMSE auto | Spearman bias | Spearman auto | "
-            "regret bias | regret ALS | regret auto | auto ±1 / ±2 std | auto used |")  # fmt: skip
+            "regret bias | regret ALS | regret auto | auto ±1 / ±2 std | one-cell rows ±1 / ±2 | "
+            "auto used |")  # fmt: skip
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     by_frac: dict[float, dict[str, dict]] = {}
     for row in rows:
@@ -31,6 +33,7 @@ def markdown_table(rows: list[dict], name: str) -> str:
         cells = [name, f"{frac:g}", _mean(bias, "nrmse"), _mean(als, "nrmse"), _mean(auto, "nrmse"),
                  _mean(bias, "spearman"), _mean(auto, "spearman"), _mean(bias, "regret"),
                  _mean(als, "regret"), _mean(auto, "regret"),
-                 f"{_share(auto, 'cover1')} / {_share(auto, 'cover2')}", used]  # fmt: skip
+                 f"{_share(auto, 'cover1')} / {_share(auto, 'cover2')}",
+                 f"{_share(auto, 'cover1_thin')} / {_share(auto, 'cover2_thin')}", used]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
