@@ -8,8 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from cvzoo.predictors.evaluation import evaluate_completion, method_runners, results_table
+from cvzoo.predictors.evaluation import evaluate_completion, method_runners
 from cvzoo.predictors.progress import fit_progress
+from cvzoo.results.completion_table import markdown_table, results_table
 from cvzoo.results.matrix_io import drop_columns, read_features, read_table
 
 
@@ -23,8 +24,6 @@ def run(args: argparse.Namespace) -> int:
         rows = evaluate_completion(matrix.values, args.frac, args.seeds, rf, cf,
                                    args.lower_is_better, tick)  # fmt: skip
     if args.markdown:
-        from cvzoo.results.completion_table import markdown_table
-
         print(markdown_table(rows, Path(args.full).stem))
         return 0
     if args.json:

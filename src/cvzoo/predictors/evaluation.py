@@ -181,37 +181,3 @@ def _summarise(name: str, frac: float, runs: list) -> dict:
     out["used"] = {u: used.count(u) for u in sorted(set(used))}
     out["seconds"] = float(np.mean([t for _, _, t in runs]))
     return out
-
-
-def _cell(row: dict, metric: str) -> str:
-    """``mean ± std`` of one metric, or ``-`` when undefined."""
-    mean, std = row[metric], row[f"{metric}_std"]
-    return "-" if mean is None else f"{mean:.3f} ± {std:.3f}"
-
-
-def _share(row: dict, metric: str) -> str:
-    """A coverage share as a percentage, or ``-`` for methods without a std."""
-    return "-" if row[metric] is None else f"{100 * row[metric]:.0f}%"
-
-
-def results_table(rows: list[dict], title: str = ""):
-    """A rich Table: one line per method and fraction."""
-    from rich.table import Table
-
-    table = Table(title=title or None)
-    heads = ("frac", "method", "nRMSE ↓", "Spearman ↑", "top-1 regret ↓", "±1 std", "±2 std",
-             "±1 / ±2, one-cell rows")  # fmt: skip
-    for name in (*heads, "used", "s/fit"):
-        table.add_column(name, justify="left" if name in ("method", "used") else "right")
-    previous = None
-    for row in rows:
-        if previous is not None and row["frac"] != previous:
-            table.add_section()
-        previous = row["frac"]
-        used = ", ".join(f"{k}×{v}" for k, v in row["used"].items())
-        table.add_row(f"{row['frac']:g}", row["method"], _cell(row, "nrmse"),
-                      _cell(row, "spearman"), _cell(row, "regret"), _share(row, "cover1"),
-                      _share(row, "cover2"),
-                      f"{_share(row, 'cover1_thin')} / {_share(row, 'cover2_thin')}", used,
-                      f"{row['seconds']:.2f}")  # fmt: skip
-    return table
